@@ -1,0 +1,2 @@
+"""dmabot: a small, fast crypto trading engine (one-thread reactor, Cython hot path)."""
+__version__ = "0.1.0"
