@@ -1,0 +1,145 @@
+"""Engine: builds the pipeline from a Config and wires it to the reactor's edges.
+
+feed (timers) -> Pipeline (Cython) -> order sink -> gateways -> Pipeline.on_exec
+metrics (HTTP on the reactor) and recorder (timer flushes) read the same pipeline.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+from dmabot._core.mockfeed import MockFeed
+from dmabot._core.pipeline import Pipeline
+from dmabot._core.risk import RiskCheck
+from dmabot._core.router import Router
+from dmabot._core.strategy import MACrossover, MeanReversion, VolBreakout
+from dmabot._core.types import Order
+from dmabot.config import KEYS, Config, StrategyName
+from dmabot.feed_mock import MockFeedDriver
+from dmabot.gateway_mock import MockVenue
+from dmabot.metrics import build_registry
+from dmabot.metrics_http import MetricsServer, render_registry
+from dmabot.reactor import Reactor
+from dmabot.recorder import Recorder
+
+log = logging.getLogger("dmabot.engine")
+
+
+def build_workers(cfg: Config) -> list[list]:
+    """STRATEGY_WORKERS instances of each active strategy, with their parameters."""
+    n, qty = len(cfg.symbols), cfg.order_qty
+    make = {
+        StrategyName.MEAN_REVERSION: lambda w: MeanReversion(
+            n, w, qty, cfg.mr_edge_bps, cfg.mr_cooldown_ms, window=cfg.mr_window),
+        StrategyName.MA_CROSSOVER: lambda w: MACrossover(
+            n, w, qty, cfg.ma_edge_bps, cfg.ma_cooldown_ms, fast=cfg.ma_fast, slow=cfg.ma_slow),
+        StrategyName.VOL_BREAKOUT: lambda w: VolBreakout(
+            n, w, qty, cfg.vb_edge_bps, cfg.vb_cooldown_ms, window=cfg.vb_window),
+    }
+    return [[make[s](w) for w in range(cfg.strategy_workers)] for s in cfg.strategies]
+
+
+def build_pipeline(cfg: Config, record: bool) -> Pipeline:
+    venues = cfg.mock_venues
+    router = Router(len(cfg.symbols), [v.fee_bps for v in venues], [v.latency_ms for v in venues],
+                    split=cfg.router_split, qty_step=cfg.qty_step,
+                    latency_bps_per_ms=cfg.router_latency_bps_per_ms,
+                    miss_penalty_bps=cfg.router_miss_penalty_bps)
+    risk = RiskCheck(cfg.px_min, cfg.px_max, cfg.max_notional, cfg.max_qps)
+    return Pipeline(list(cfg.symbols), build_workers(cfg), risk, router,
+                    [v.name for v in venues], ring_capacity=cfg.ring_capacity, record=record)
+
+
+def recorded_config(cfg: Config) -> dict[str, str]:
+    """The non-secret keys as given (or defaulted), for the recording's header."""
+    out = {}
+    for key in KEYS:
+        if key.secret:
+            continue
+        value = cfg.raw.get(key.name)
+        out[key.name] = value if value not in (None, "") else (key.default or "")
+    return out
+
+
+class Engine:
+    def __init__(self, config: Config, reactor: Reactor | None = None) -> None:
+        self.config = config
+        self.reactor = reactor if reactor is not None else Reactor()
+        self.strategy_names = [s.value for s in config.strategies]
+        self.venue_names = [v.name for v in config.mock_venues]
+        self.pipeline = build_pipeline(config, record=bool(config.record_file))
+        self.gateways = [MockVenue(self.reactor, self.pipeline, i, v.name, v.latency_ms, v.fee_bps)
+                         for i, v in enumerate(config.mock_venues)]
+        self.pipeline.order_sink = self._route_order
+        self.recorder: Recorder | None = None
+        if config.record_file:
+            self.recorder = Recorder(config.record_file, self.pipeline.recorder, self.reactor,
+                                     config.record_flush_ms)
+        feed = MockFeed(list(config.start_prices), config.mock_tick_size, config.mock_vol_bps,
+                        config.mock_seed)
+        self.feed = MockFeedDriver(self.reactor, self.pipeline, feed, config.mock_tick_hz,
+                                   self._after_feed_step)
+        self.metrics_server: MetricsServer | None = None
+        self.started_ns = 0
+
+    def _route_order(self, order: Order) -> None:
+        self.gateways[order.venue].submit(order)
+
+    def _after_feed_step(self) -> None:
+        if self.recorder is not None:
+            self.recorder.maybe_flush()
+
+    def start(self, serve_metrics: bool = True) -> None:
+        self.started_ns = self.reactor.now()
+        log.info(self.config.summary())
+        if serve_metrics:
+            registry = build_registry(self)
+            self.metrics_server = MetricsServer(self.reactor, self.config.metrics_host,
+                                                self.config.metrics_port, render_registry(registry))
+        if self.recorder is not None:
+            self.recorder.write_header(self.started_ns, recorded_config(self.config))
+            self.recorder.start()
+        self.feed.start()
+
+    def run(self) -> None:
+        """Run until SIGINT/SIGTERM, then stop cleanly."""
+        self.reactor.install_signal_handlers()
+        try:
+            self.start()
+            self.reactor.run()
+        finally:
+            self.shutdown()
+            self.reactor.close()
+
+    def shutdown(self) -> None:
+        self.feed.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+        if self.recorder is not None:
+            self.recorder.close()
+        for line in self.summary_lines():
+            log.info(line)
+
+    def position_rows(self) -> Iterator[tuple[str, str, dict]]:
+        for s, symbol in enumerate(self.config.symbols):
+            for v, venue in enumerate(self.venue_names):
+                yield symbol, venue, self.pipeline.positions.get(s, v)
+
+    def summary_lines(self) -> list[str]:
+        p = self.pipeline
+        rows = list(self.position_rows())
+        fills = sum(pos["fills"] for _, _, pos in rows)
+        lines = [
+            f"summary ticks={p.ticks} signals={sum(map(sum, p.signals()))} "
+            f"orders={sum(p.orders_by_venue())} fills={fills} "
+            f"realized_pnl={sum(pos['realized'] for _, _, pos in rows):.6f} "
+            f"unrealized_pnl={sum(pos['unrealized'] for _, _, pos in rows):.6f} "
+            f"fees={sum(pos['fees'] for _, _, pos in rows):.6f} ring_dropped={p.ring.dropped}"
+        ]
+        for symbol, venue, pos in rows:
+            if pos["fills"]:
+                lines.append(
+                    f"position symbol={symbol} venue={venue} qty={pos['qty']:.8g} "
+                    f"avg_price={pos['avg_px']:.8g} realized_pnl={pos['realized']:.6f} "
+                    f"unrealized_pnl={pos['unrealized']:.6f} fees={pos['fees']:.6f}")
+        return lines
