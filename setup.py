@@ -8,9 +8,12 @@ import glob
 import os
 
 from Cython.Build import cythonize
+from Cython.Compiler import Options
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("DMABOT_DEBUG") == "1"
+# Cython warnings are errors: an unused variable or unreachable line is a bug here.
+Options.warning_errors = True
 
 DIRECTIVES = {
     "language_level": 3,
@@ -41,8 +44,6 @@ def extensions():
         exts,
         include_path=["ext"],
         compiler_directives=DIRECTIVES,
-        # Cython warnings are errors: an unused or unreachable line is a bug here.
-        nthreads=0,
     )
 
 

@@ -247,9 +247,9 @@ DEFAULT_START_PRICES = {"BTCUSDT": 60000.0, "ETHUSDT": 3000.0, "SOLUSDT": 150.0,
 
 @dataclass(frozen=True)
 class Config:
-    values: Mapping[str, Any]
+    values: Mapping[str, Any] = field(repr=False)
     source: str = ""
-    raw: Mapping[str, str] = field(default_factory=dict)
+    raw: Mapping[str, str] = field(default_factory=dict, repr=False)   # holds secrets: no repr
 
     def __getattr__(self, name: str) -> Any:
         try:

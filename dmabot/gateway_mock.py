@@ -7,7 +7,7 @@ run and its replay fill the same orders at the same prices.
 from __future__ import annotations
 
 from dmabot._core.pipeline import Pipeline
-from dmabot._core.types import BUY, ExecReport, ExecStatus, Order
+from dmabot._core.types import ExecReport, ExecStatus, Order, Side
 from dmabot.reactor import Reactor
 
 
@@ -29,7 +29,7 @@ class MockVenue:
     def _match(self, order: Order) -> None:
         bid, ask = self.pipeline.touch(order.sym)
         ts = order.ts + self.latency_ns
-        if order.side == BUY:
+        if order.side == Side.BUY:
             crosses, px = 0 < ask <= order.px, ask
         else:
             crosses, px = bid >= order.px, bid

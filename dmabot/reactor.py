@@ -64,7 +64,7 @@ class TimerHandle:
 
     __slots__ = ("due", "prio", "seq", "callback", "args", "cancelled")
 
-    def __init__(self, due: int, prio: int, seq: int, callback: Callable[..., Any], args: tuple) -> None:
+    def __init__(self, due: int, prio: int, seq: int, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.due = due
         self.prio = prio
         self.seq = seq
@@ -126,7 +126,7 @@ class Reactor:
     def _update(self, fileobj: Any, mask: int, callback: Callable[[], None] | None) -> None:
         try:
             key = self._selector.get_key(fileobj)
-        except KeyError:
+        except (KeyError, ValueError):   # ValueError: a closed socket, already forgotten
             key = None
         reader, writer = key.data if key else (None, None)
         if mask == selectors.EVENT_READ:
@@ -240,19 +240,21 @@ class Reactor:
             events = []
         self._now = max(self._now, self.clock.now_ns())
         for key, mask in events:
-            reader, writer = key.data
-            if mask & selectors.EVENT_READ and reader is not None:
-                reader()
-            if mask & selectors.EVENT_WRITE and writer is not None:
-                # the reader may have removed the writer; look it up again
-                try:
-                    current = self._selector.get_key(key.fileobj).data[1]
-                except (KeyError, ValueError):
-                    current = None
-                if current is not None:
-                    current()
+            # an earlier callback of this batch may have removed or closed this one
+            if mask & selectors.EVENT_READ:
+                self._call_registered(key.fileobj, 0)
+            if mask & selectors.EVENT_WRITE:
+                self._call_registered(key.fileobj, 1)
         self._run_due_timers()
         return True
+
+    def _call_registered(self, fileobj: Any, which: int) -> None:
+        try:
+            callback = self._selector.get_key(fileobj).data[which]
+        except (KeyError, ValueError):
+            return
+        if callback is not None:
+            callback()
 
     def _run_due_timers(self) -> None:
         now = self._now
