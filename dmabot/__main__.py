@@ -39,8 +39,11 @@ def run(argv: list[str]) -> int:
     setup_logging(config.log_level)
     from dmabot.engine import Engine     # after logging: building the engine logs
 
-    engine = Engine(config)
-    engine.run()
+    try:
+        Engine(config).run()
+    except ConfigError as exc:
+        logging.getLogger("dmabot").error("config error: %s", exc)
+        return 2
     return 0
 
 

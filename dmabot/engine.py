@@ -14,7 +14,7 @@ from dmabot._core.risk import RiskCheck
 from dmabot._core.router import Router
 from dmabot._core.strategy import MACrossover, MeanReversion, VolBreakout
 from dmabot._core.types import Order
-from dmabot.config import KEYS, Config, StrategyName
+from dmabot.config import KEYS, Config, ConfigError, StrategyName
 from dmabot.feed_mock import MockFeedDriver
 from dmabot.gateway_mock import MockVenue
 from dmabot.metrics import build_registry
@@ -72,9 +72,13 @@ class Engine:
                          for i, v in enumerate(config.mock_venues)]
         self.pipeline.order_sink = self._route_order
         self.recorder: Recorder | None = None
-        if config.record_file:
-            self.recorder = Recorder(config.record_file, self.pipeline.recorder, self.reactor,
-                                     config.record_flush_ms)
+        if self.pipeline.recorder is not None:
+            try:
+                self.recorder = Recorder(config.record_file, self.pipeline.recorder, self.reactor,
+                                         config.record_flush_ms)
+            except OSError as exc:
+                raise ConfigError(f"RECORD_FILE={config.record_file!r} cannot be opened: "
+                                  f"{exc.strerror}") from None
         feed = MockFeed(list(config.start_prices), config.mock_tick_size, config.mock_vol_bps,
                         config.mock_seed)
         self.feed = MockFeedDriver(self.reactor, self.pipeline, feed, config.mock_tick_hz,
@@ -94,8 +98,12 @@ class Engine:
         log.info(self.config.summary())
         if serve_metrics:
             registry = build_registry(self)
-            self.metrics_server = MetricsServer(self.reactor, self.config.metrics_host,
-                                                self.config.metrics_port, render_registry(registry))
+            try:
+                self.metrics_server = MetricsServer(self.reactor, self.config.metrics_host,
+                                                    self.config.metrics_port, render_registry(registry))
+            except OSError as exc:
+                raise ConfigError(f"METRICS_PORT={self.config.metrics_port} cannot be served on "
+                                  f"{self.config.metrics_host}: {exc.strerror}") from None
         if self.recorder is not None:
             self.recorder.write_header(self.started_ns, recorded_config(self.config))
             self.recorder.start()

@@ -2,6 +2,7 @@
 SIGTERM, its recording parsed."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -102,3 +103,19 @@ def test_bad_config_refuses_to_start_naming_the_key(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["dmabot: config error: MAX_QPS='fast' is not valid: "
                                                 "expected a finite number > 0"]
+
+
+def test_unwritable_record_file_and_busy_port_refuse_to_start(tmp_path, free_port):
+    env = dict(os.environ, RECORD_FILE=str(tmp_path / "no" / "such" / "dir.jsonl"), METRICS_PORT="0")
+    proc = subprocess.run([sys.executable, "-m", "dmabot", "presets/mock.env"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "config error: RECORD_FILE=" in proc.stderr and "cannot be opened" in proc.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", free_port))
+        busy.listen()
+        env = dict(os.environ, RECORD_FILE="", METRICS_HOST="127.0.0.1", METRICS_PORT=str(free_port))
+        proc = subprocess.run([sys.executable, "-m", "dmabot", "presets/mock.env"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert f"config error: METRICS_PORT={free_port} cannot be served on 127.0.0.1" in proc.stderr

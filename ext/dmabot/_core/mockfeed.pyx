@@ -113,7 +113,7 @@ cdef class MockFeed:
             t.ask_qty = self._size(t.ask)
         return n
 
-    def generate(self, TickRing ring, int64_t ts, int n):
+    def generate(self, TickRing ring not None, int64_t ts, int n):
         """Python API: write n ticks stamped ts into ring."""
         if n < 0:
             raise ValueError("n must be >= 0")

@@ -49,4 +49,4 @@ cdef class Pipeline:
     cdef void _record_order(self, Order o, Signal* s)
     cdef void _record_exec(self, ExecReport e)
     cpdef uint64_t drain(self)
-    cpdef void on_exec(self, ExecReport report)
+    cpdef void on_exec(self, ExecReport report) except *

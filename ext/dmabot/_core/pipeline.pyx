@@ -19,16 +19,15 @@ from dmabot._core.strategy cimport StrategyWorker
 from dmabot._core.types cimport (
     N_EXEC_STATUS, BookTicker, ExecReport, ExecStatus, Order, RiskReason, Signal,
 )
-from dmabot._core.types import ExecStatus as PyExecStatus, RiskReason as PyRiskReason
+from dmabot._core.types import ExecStatus as PyExecStatus
 
 # Upper bounds (seconds) of the signal-to-ack histogram; the last bucket is +Inf.
 LATENCY_BUCKETS_S = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
                      2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 cdef int64_t _BUCKET_NS[N_LATENCY_BUCKETS - 1]
-for _i, _b in enumerate(LATENCY_BUCKETS_S):
-    _BUCKET_NS[_i] = <int64_t>round(_b * 1e9)
+_BUCKET_NS[:] = [round(bound * 1e9) for bound in LATENCY_BUCKETS_S]
 
-# Recorded names of enum values (lower case, as in the metrics).
+# Names of enum values in the recording.
 cdef const char* _SIDE_NAMES[3]
 _SIDE_NAMES[0] = b"SELL"
 _SIDE_NAMES[2] = b"BUY"
@@ -53,10 +52,12 @@ cdef inline const char* _name(list names, Py_ssize_t i):
 
 cdef class Pipeline:
 
-    def __init__(self, symbols, workers, RiskCheck risk, Router router, venues,
+    def __init__(self, symbols, workers, RiskCheck risk not None, Router router not None, venues,
                  int ring_capacity=4096, bint record=False):
         """`workers`: one list of StrategyWorker per active strategy, all of the same
         length (STRATEGY_WORKERS); symbol i goes to worker i % that length."""
+        if self.ring is not None:
+            raise RuntimeError("Pipeline is already initialised")
         self.n_symbols = len(symbols)
         self.n_strategies = len(workers)
         self.n_venues = len(venues)
@@ -164,10 +165,12 @@ cdef class Pipeline:
                 self.order_sink(order)
 
     # -- execution reports ---------------------------------------------------------------
-    cpdef void on_exec(self, ExecReport report):
+    cpdef void on_exec(self, ExecReport report) except *:
         """Apply a venue's report: counters, the ack latency, positions, router stats."""
         cdef Order o = report.order
         cdef int32_t status = report.status
+        if not (0 <= o.venue < self.n_venues and 0 <= o.sym < self.n_symbols):
+            raise ValueError(f"report for an order of another book: venue {o.venue}, symbol {o.sym}")
         self._exec_counts[o.venue * N_EXEC_STATUS + status] += 1
         if self.recorder is not None:
             self._record_exec(report)

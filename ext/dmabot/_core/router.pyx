@@ -15,6 +15,8 @@ cdef class Router:
     def __init__(self, int32_t n_symbols, fee_bps, latency_ms, int32_t split=1,
                  double qty_step=1e-5, double latency_bps_per_ms=0.5,
                  double miss_penalty_bps=20.0):
+        if self._bid != NULL:
+            raise RuntimeError("Router is already initialised")
         if len(fee_bps) != len(latency_ms) or not 1 <= len(fee_bps) <= MAX_VENUES:
             raise ValueError(f"need 1..{MAX_VENUES} venues with a fee and a latency each")
         if not 1 <= split <= len(fee_bps):

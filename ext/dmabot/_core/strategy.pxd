@@ -16,7 +16,8 @@ cdef class StrategyWorker:
     cdef readonly int64_t cooldown_ns
     cdef readonly uint64_t ticks
     cdef readonly uint64_t signals
-    cdef int64_t* _last_signal_ts     # per symbol; INT64_MIN before the first signal
+    cdef int64_t* _last_signal_ts     # per symbol; far in the past before the first signal
+    cdef bint _configured                # configured once: __init__ again would leak
 
     cdef _configure(self, int32_t kind, int32_t worker, double qty, double edge_bps,
                     double cooldown_ms)

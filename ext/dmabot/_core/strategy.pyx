@@ -5,6 +5,7 @@ the window after the decision), so a tick is never compared with itself. Rolling
 recomputed from their buffer once per lap of the window, so rounding error cannot drift
 over a long run while the cost stays O(1) amortised.
 """
+from libc.math cimport isfinite
 from libc.stdint cimport INT64_MIN, int32_t, int64_t
 from libc.stdlib cimport calloc, free
 
@@ -29,6 +30,9 @@ cdef class StrategyWorker:
         for i in range(n_symbols):
             self._last_signal_ts[i] = INT64_MIN // 2   # far past, no overflow in ts - last
 
+    def __init__(self, *args, **kwargs):
+        raise TypeError("StrategyWorker is the base of MeanReversion, MACrossover and VolBreakout")
+
     def __dealloc__(self):
         free(self._last_signal_ts)
 
@@ -38,8 +42,13 @@ cdef class StrategyWorker:
             raise ValueError(f"order qty must be > 0, got {qty}")
         if not edge_bps >= 0:
             raise ValueError(f"edge must be >= 0 bps, got {edge_bps}")
-        if not cooldown_ms >= 0:
-            raise ValueError(f"cooldown must be >= 0 ms, got {cooldown_ms}")
+        if not (isfinite(cooldown_ms) and cooldown_ms >= 0):
+            raise ValueError(f"cooldown must be a finite number >= 0 ms, got {cooldown_ms}")
+        if not isfinite(edge_bps):
+            raise ValueError(f"edge must be finite, got {edge_bps}")
+        if self._configured:
+            raise RuntimeError("strategy worker is already initialised")
+        self._configured = True
         self.kind = kind
         self.worker = worker
         self.qty = qty

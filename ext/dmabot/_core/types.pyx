@@ -2,6 +2,8 @@
 cimport cython
 from libc.stdint cimport int32_t, int64_t
 
+from dmabot._core.types cimport N_EXEC_STATUS
+
 
 @cython.freelist(64)
 cdef class Order:
@@ -10,6 +12,8 @@ cdef class Order:
     def __init__(self, int64_t order_id, int64_t signal_id, int64_t ts, int32_t sym,
                  int32_t strategy, int32_t worker, int32_t venue, int32_t side,
                  double px, double qty, int64_t t_signal_wall=0):
+        if side != 1 and side != -1:
+            raise ValueError(f"side must be 1 (BUY) or -1 (SELL), got {side}")
         self.order_id = order_id
         self.signal_id = signal_id
         self.ts = ts
@@ -31,8 +35,10 @@ cdef class Order:
 cdef class ExecReport:
     """What a venue said about an order: ack, fill, cancel, reject or expiry."""
 
-    def __init__(self, Order order, int64_t ts, int32_t status, double fill_px=0.0,
+    def __init__(self, Order order not None, int64_t ts, int32_t status, double fill_px=0.0,
                  double fill_qty=0.0, double fee=0.0, int64_t trade_id=0):
+        if not 0 <= status < N_EXEC_STATUS:
+            raise ValueError(f"unknown exec status {status}")
         self.order = order
         self.ts = ts
         self.status = status
