@@ -1,0 +1,3 @@
+from dmabot.sim import main
+
+raise SystemExit(main())

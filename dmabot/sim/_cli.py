@@ -1,0 +1,125 @@
+"""`python -m dmabot.sim` / `python -m dmabot sim`: run the simulator until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+from dmabot.reactor import Reactor
+from dmabot.sim._simulator import SimConfig, Simulator
+from dmabot.sim._symbols import symbol_spec
+from dmabot.transport import TransportError
+
+log = logging.getLogger("dmabot.sim")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = SimConfig()
+    parser = argparse.ArgumentParser(
+        prog="dmabot sim",
+        description="Binance-compatible exchange simulator: REST, WebSocket streams and WebSocket API "
+        "on one port. Logs 'sim listening on ws(s)://HOST:PORT' once bound. "
+        "Fault switches: POST /sim/fault?action=... (see dmabot/sim/_faults.py).",
+    )
+    parser.add_argument("--host", default=defaults.host, help="address to bind (default %(default)s)")
+    parser.add_argument("--port", type=int, default=defaults.port, help="port to bind; 0 picks a free one")
+    parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain; serve TLS (wss/https)")
+    parser.add_argument("--tls-key", metavar="FILE", help="PEM private key (default: inside --tls-cert)")
+    parser.add_argument(
+        "--symbols",
+        type=_symbols,
+        default=defaults.symbols,
+        help="comma-separated symbols (default {})".format(",".join(defaults.symbols)),
+    )
+    parser.add_argument(
+        "--rate",
+        type=_non_negative,
+        default=defaults.rate_hz,
+        metavar="HZ",
+        help="bookTicker updates per symbol per second; 0 = as fast as clients read (default %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="random walk seed (default %(default)s)")
+    parser.add_argument("--api-key", help="API key accepted for signed requests")
+    parser.add_argument("--api-secret", help="its secret (never logged)")
+    parser.add_argument(
+        "--ping-interval",
+        type=_positive,
+        default=defaults.ping_interval_s,
+        metavar="SECONDS",
+        help="server WebSocket ping period (default %(default)s)",
+    )
+    parser.add_argument(
+        "--pong-timeout",
+        type=_positive,
+        default=defaults.pong_timeout_s,
+        metavar="SECONDS",
+        help="drop a client whose pong is this late (default %(default)s)",
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.tls_key and not args.tls_cert:
+            parser.error("--tls-key needs --tls-cert")
+    except SystemExit as exc:  # --help or a usage error, already printed
+        return int(exc.code or 0)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = SimConfig(
+        host=args.host,
+        port=args.port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        symbols=args.symbols,
+        rate_hz=args.rate,
+        seed=args.seed,
+        ping_interval_s=args.ping_interval,
+        pong_timeout_s=args.pong_timeout,
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+    )
+    reactor = Reactor()
+    sim = Simulator(reactor, config)
+    try:
+        sim.start()
+    except (TransportError, OSError) as exc:  # port taken, unreadable certificate
+        log.error("sim cannot start: %s", exc)
+        return 1
+    reactor.install_signal_handlers()
+    try:
+        reactor.run()
+    finally:
+        sim.close()
+        reactor.close()
+    log.info("sim stopped by %s", signal.Signals(reactor.stop_signal).name if reactor.stop_signal else "stop()")
+    return 0
+
+
+def _symbols(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip().upper() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("no symbols given")
+    for name in names:
+        try:
+            symbol_spec(name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return names
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not >= 0")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not > 0")
+    return value

@@ -1,0 +1,150 @@
+"""The I/O side of one accepted connection: transport callbacks, timers and logging around
+a sans-IO `SimProtocol`."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from dmabot.reactor import TimerHandle
+from dmabot.sim._protocol import MALFORMED_FRAME, Mode, SimProtocol
+from dmabot.sim._streams import StreamSession
+from dmabot.transport import Transport, TransportError
+
+if TYPE_CHECKING:
+    from dmabot.sim._simulator import Simulator
+
+log = logging.getLogger("dmabot.sim")
+
+# how long a close handshake we started may take before the socket is cut
+CLOSE_TIMEOUT_NS = 5_000_000_000
+# a bookTicker cut in half: valid UTF-8 and a valid frame, but not JSON
+MALFORMED_PAYLOAD = '{"u":400900217,"s":"BNBUSDT","b":"25.3519'
+
+
+class ClientHandler:
+    def __init__(self, sim: Simulator) -> None:
+        self._sim = sim
+        self._protocol = SimProtocol(sim.app)
+        self.transport: Transport | None = None  # set by connection_made
+        self._writable = True
+        self._logged_open = False
+        self._streams: StreamSession | None = None  # set once upgraded to a stream connection
+        self._ping_timer: TimerHandle | None = None
+        self._close_deadline: TimerHandle | None = None
+        self._pings_sent = 0
+
+    @property
+    def mode(self) -> Mode:
+        return self._protocol.mode
+
+    # -- transport callbacks -----------------------------------------------------------
+    def connection_made(self, transport: Transport) -> None:
+        self.transport = transport
+        self._sim.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        was_http = self._protocol.mode is Mode.HTTP
+        try:
+            self._write(self._protocol.receive_data(data, self._sim.now_ms()))
+        except Exception:  # a bug here must cost one connection, not the whole simulator
+            log.exception("conn peer=%s path=%s: internal error; dropping it", self.peer, self._protocol.target)
+            self.drop()
+            return
+        if not self._logged_open and self._protocol.target is not None:
+            self._logged_open = True
+            log.info("conn open peer=%s path=%s", self.peer, self._protocol.target)
+        if was_http and self._protocol.mode is not Mode.HTTP:
+            self._on_websocket_open()
+        elif self._streams is not None:
+            self._sim.feed.kick()  # a SUBSCRIBE may have made us want data
+        if self._protocol.closing:
+            self._close_transport()
+
+    def connection_lost(self, exc: TransportError | None) -> None:
+        self._sim.connections.discard(self)
+        for timer in (self._ping_timer, self._close_deadline):
+            if timer is not None:
+                timer.cancel()
+        if self.transport is None:  # the TLS handshake failed; exc names the peer
+            log.info("conn failed: %s", exc)
+            return
+        log.info(
+            "conn closed peer=%s path=%s requests=%d reason=%s",
+            self.peer,
+            self._protocol.target,
+            self._protocol.requests,
+            exc or "closed",
+        )
+
+    def pause_writing(self) -> None:
+        self._writable = False
+
+    def resume_writing(self) -> None:
+        self._writable = True
+        self._sim.feed.kick()
+
+    # -- feed ----------------------------------------------------------------------------
+    @property
+    def wants_data(self) -> bool:
+        return self._writable and self._streams is not None and bool(self._streams.subscriptions)
+
+    def publish(self, stream: str, payload: str) -> None:
+        if not self._writable or self._streams is None:
+            return
+        frame = self._streams.frame(stream, payload)
+        if frame is not None:
+            self._write(self._protocol.send_text(frame))
+
+    # -- faults and liveness -------------------------------------------------------------
+    def drop(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def send_malformed_frame(self) -> None:
+        if self._protocol.is_open_websocket:
+            self._write(MALFORMED_FRAME)
+
+    def send_malformed_payload(self) -> None:
+        self._write(self._protocol.send_text(MALFORMED_PAYLOAD))
+
+    def ping(self) -> None:
+        self._pings_sent += 1
+        self._write(self._protocol.ping(b"%d" % self._pings_sent, self._sim.reactor.now()))
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Start a WebSocket close handshake; cut the socket if the peer does not answer."""
+        self._write(self._protocol.close(code, reason))
+        if self._close_deadline is None:
+            self._close_deadline = self._sim.reactor.call_later(CLOSE_TIMEOUT_NS, self.drop)
+
+    # -- internals -------------------------------------------------------------------------
+    @property
+    def peer(self) -> str:
+        return self.transport.peer if self.transport is not None else "?"
+
+    def _on_websocket_open(self) -> None:
+        self._schedule_ping()
+        if isinstance(self._protocol.session, StreamSession):
+            self._streams = self._protocol.session
+            self._sim.feed.kick()
+
+    def _schedule_ping(self) -> None:
+        self._ping_timer = self._sim.reactor.call_later(self._sim.config.ping_interval_ns, self._on_ping_timer)
+
+    def _on_ping_timer(self) -> None:
+        since = self._protocol.unanswered_ping_since
+        if since is not None and self._sim.reactor.now() - since >= self._sim.config.pong_timeout_ns:
+            log.info("conn peer=%s sent no pong in time; dropping it", self.peer)
+            self.drop()
+            return
+        self.ping()
+        self._schedule_ping()
+
+    def _write(self, data: bytes) -> None:
+        if data and self.transport is not None:
+            self.transport.write(data)
+
+    def _close_transport(self) -> None:
+        if self.transport is not None:
+            self.transport.close()

@@ -1,0 +1,138 @@
+"""The simulator process in one object: listening socket, market feed, client connections,
+fault switches. Runs on a `Reactor` the caller owns and steps."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dmabot.reactor import Reactor
+from dmabot.sim._app import SimApp
+from dmabot.sim._faults import Fault, FaultAction
+from dmabot.sim._feed import Feed
+from dmabot.sim._handler import ClientHandler
+from dmabot.sim._market import BookTickerWalk
+from dmabot.sim._protocol import Mode
+from dmabot.sim._symbols import symbol_spec
+from dmabot.transport import Server, format_hostport, server_tls_context
+
+log = logging.getLogger("dmabot.sim")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: the kernel picks a free port; see Simulator.port
+    tls_cert: str | None = None  # PEM certificate chain; plain TCP when None
+    tls_key: str | None = None
+    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
+    rate_hz: float = 10.0  # bookTicker updates per symbol per second; 0 = as fast as clients read
+    seed: int = 0
+    ping_interval_s: float = 20.0
+    pong_timeout_s: float = 60.0
+    # credentials signed trading requests will be checked against (not used yet)
+    api_key: str | None = None
+    api_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def ping_interval_ns(self) -> int:
+        return round(self.ping_interval_s * 1e9)
+
+    @property
+    def pong_timeout_ns(self) -> int:
+        return round(self.pong_timeout_s * 1e9)
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Simulator:
+    """A Binance-compatible exchange (market data part) on `reactor`.
+
+    `start()` binds and starts the feed; `close()` undoes it. The fault methods return how
+    many connections they hit; see `dmabot.sim._faults` for what each does.
+    """
+
+    def __init__(self, reactor: Reactor, config: SimConfig, *, now_ms: Callable[[], int] = wall_clock_ms) -> None:
+        self.reactor = reactor
+        self.config = config
+        self.now_ms = now_ms  # server time for REST and WS API replies
+        specs = {name: symbol_spec(name) for name in config.symbols}
+        self.connections: set[ClientHandler] = set()
+        self.app = SimApp(specs, self)
+        walks = [BookTickerWalk(spec, config.seed) for spec in specs.values()]
+        self.feed = Feed(reactor, walks, config.rate_hz, self.connections)
+        self._server: Server | None = None
+
+    def start(self) -> None:
+        tls = None
+        if self.config.tls_cert is not None:
+            tls = server_tls_context(self.config.tls_cert, self.config.tls_key or self.config.tls_cert)
+        self._server = Server(self.reactor, self.config.host, self.config.port, lambda: ClientHandler(self), tls=tls)
+        self.feed.start()
+        log.info(
+            "sim listening on %s (symbols %s, rate %g Hz, seed %d, api key %s)",
+            self.url,
+            ",".join(self.config.symbols),
+            self.config.rate_hz,
+            self.config.seed,
+            "set" if self.config.api_key else "unset",
+        )
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() first"
+        return self._server.port
+
+    @property
+    def url(self) -> str:
+        scheme = "wss" if self.config.tls_cert else "ws"
+        return f"{scheme}://{format_hostport(self.config.host, self.port)}"
+
+    def close(self) -> None:
+        self.feed.stop()
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            connection.drop()
+
+    # -- fault switches --------------------------------------------------------------------
+    def apply_fault(self, fault: Fault) -> int:
+        actions: dict[FaultAction, Callable[[], int]] = {
+            FaultAction.DROP_CLIENTS: self.drop_clients,
+            FaultAction.STALL: lambda: self.stall(fault.seconds),
+            FaultAction.MALFORMED_FRAME: self.send_malformed_frame,
+            FaultAction.MALFORMED_PAYLOAD: self.send_malformed_payload,
+            FaultAction.PING: self.ping_clients,
+            FaultAction.CLOSE: lambda: self.close_clients(fault.code),
+        }
+        log.info("fault %s", fault)
+        return actions[fault.action]()
+
+    def drop_clients(self) -> int:
+        return self._each_websocket(ClientHandler.drop)
+
+    def stall(self, seconds: float) -> int:
+        self.feed.stall(seconds)
+        return sum(1 for c in self.connections if c.mode is Mode.STREAM)
+
+    def send_malformed_frame(self) -> int:
+        return self._each_websocket(ClientHandler.send_malformed_frame)
+
+    def send_malformed_payload(self) -> int:
+        return self._each_websocket(ClientHandler.send_malformed_payload)
+
+    def ping_clients(self) -> int:
+        return self._each_websocket(ClientHandler.ping)
+
+    def close_clients(self, code: int, reason: str = "sim fault") -> int:
+        return self._each_websocket(lambda c: c.close(code, reason))
+
+    def _each_websocket(self, action: Callable[[ClientHandler], None]) -> int:
+        targets = [c for c in self.connections if c.mode is not Mode.HTTP]
+        for connection in targets:
+            action(connection)
+        return len(targets)
