@@ -92,7 +92,6 @@ class Reactor:
         self._timers: list[TimerHandle] = []
         self._seq = itertools.count()
         self._now = self.clock.now_ns()
-        self._running = False
         self._stop_requested = False
         self._wakeup_r: socket.socket | None = None
         self._wakeup_w: socket.socket | None = None
@@ -208,15 +207,18 @@ class Reactor:
         return self._timers[0].due if self._timers else None
 
     def run(self) -> None:
-        """Run until `stop()` or a stop signal; with a manual clock, until nothing is left."""
-        self._running = True
-        self._stop_requested = False
+        """Run until `stop()` or a stop signal; with a manual clock, until nothing is left.
+
+        A stop asked for before `run` (a signal during start-up) makes it return at once.
+        An exception from a callback ends the loop and propagates: a bug stops the engine
+        (its shutdown still flushes the recorder) rather than trading on in a broken state.
+        """
         try:
             while not self._stop_requested:
                 if not self.run_once():
                     break
         finally:
-            self._running = False
+            self._stop_requested = False
 
     def run_once(self) -> bool:
         """One iteration: poll I/O, then run the timers due at the iteration's start.

@@ -97,3 +97,42 @@ def test_sigterm_stops_the_loop_gracefully():
     finally:
         r.close()
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_stop_before_run_is_not_lost():
+    r = Reactor(ManualClock(0))
+    seen = []
+    r.call_at(10, seen.append, 1)
+    r.stop()
+    r.run()
+    assert seen == []
+    r.run()
+    assert seen == [1]
+
+
+def test_a_reader_removed_by_an_earlier_callback_of_the_batch_does_not_run():
+    r = Reactor()
+    a1, a2 = socket.socketpair()
+    b1, b2 = socket.socketpair()
+    a2.send(b"x")
+    b2.send(b"y")
+    seen = []
+
+    def on_a():
+        seen.append("a")
+        r.remove_reader(b1)
+        r.remove_reader(a1)
+
+    def on_b():
+        seen.append("b")
+        r.remove_reader(b1)
+        r.remove_reader(a1)
+
+    r.add_reader(a1, on_a)
+    r.add_reader(b1, on_b)
+    r.run_once()
+    assert seen in (["a"], ["b"])
+    for s in (a1, a2, b1, b2):
+        s.close()
+    r.remove_reader(a1)        # closed and unregistered: harmless
+    r.close()
