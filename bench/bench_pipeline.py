@@ -3,10 +3,9 @@
 One tick = ring pop, 3 strategies (one worker of each, by symbol shard, of 2 workers),
 position marking and counters; "with a signal" adds risk, router, an Order object and the
 order sink. Each round runs BATCH ticks; divide the reported times by BATCH for per-tick
-figures (the `per_tick_ns` extra info holds it). Run: pytest bench/ --benchmark-only
+figures (printed after the table as ns/msg, one message being one tick, with the ratio). Run: pytest bench/ --benchmark-only
 """
 import pytest
-from support import report
 
 from dmabot._core.mockfeed import MockFeed
 from dmabot._core.pipeline import Pipeline
@@ -54,7 +53,7 @@ def tick_tuples(n, seed=1):
     return out
 
 
-def run_compiled(benchmark, p, label):
+def run_compiled(benchmark, record_per_message, p):
     feed = MockFeed(PRICES, seed=1)
     clock = [0]
 
@@ -66,12 +65,11 @@ def run_compiled(benchmark, p, label):
         refill()
         p.drain()
     benchmark.pedantic(p.drain, setup=refill, rounds=300, iterations=1, warmup_rounds=5)
-    report(benchmark, "per_tick_ns", lambda median: median / BATCH * 1e9)
-    benchmark.extra_info["what"] = label
+    record_per_message("fast", BATCH)
     return p
 
 
-def run_plain(benchmark, pp, label):
+def run_plain(benchmark, record_per_message, pp):
     ticks = tick_tuples(BATCH)
     on_tick = pp.on_tick
 
@@ -81,31 +79,30 @@ def run_plain(benchmark, pp, label):
 
     batch()
     benchmark.pedantic(batch, rounds=20, iterations=1, warmup_rounds=1)
-    report(benchmark, "per_tick_ns", lambda median: median / BATCH * 1e9)
-    benchmark.extra_info["what"] = label
+    record_per_message("baseline", BATCH)
 
 
 @pytest.mark.benchmark(group="tick-no-signal")
-def test_compiled_tick_no_signal(benchmark):
-    p = run_compiled(benchmark, compiled(QUIET), "cython pipeline, no signal")
+def test_compiled_tick_no_signal(benchmark, record_per_message):
+    p = run_compiled(benchmark, record_per_message, compiled(QUIET))
     assert sum(map(sum, p.signals())) == 0
 
 
 @pytest.mark.benchmark(group="tick-no-signal")
-def test_plain_python_tick_no_signal(benchmark):
+def test_plain_python_tick_no_signal(benchmark, record_per_message):
     pp = plain(QUIET)
-    run_plain(benchmark, pp, "plain python pipeline, no signal")
+    run_plain(benchmark, record_per_message, pp)
     assert not pp.orders
 
 
 @pytest.mark.benchmark(group="tick-signal")
-def test_compiled_tick_with_signals(benchmark):
-    p = run_compiled(benchmark, compiled(BUSY), "cython pipeline, zero edges")
+def test_compiled_tick_with_signals(benchmark, record_per_message):
+    p = run_compiled(benchmark, record_per_message, compiled(BUSY))
     assert sum(p.orders_by_venue()) > p.ticks // 2       # most ticks fire at least once
 
 
 @pytest.mark.benchmark(group="tick-signal")
-def test_plain_python_tick_with_signals(benchmark):
+def test_plain_python_tick_with_signals(benchmark, record_per_message):
     pp = plain(BUSY)
-    run_plain(benchmark, pp, "plain python pipeline, zero edges")
+    run_plain(benchmark, record_per_message, pp)
     assert len(pp.orders) > BATCH // 2

@@ -1,0 +1,129 @@
+"""Fast reader of server-to-client WebSocket data frames (see wsframe.pxd)."""
+from libc.stdint cimport int64_t, uint64_t
+
+from dmabot._core.decode cimport BookTickerDecoder, NOT_BOOK_TICKER
+from dmabot._core.ring cimport TickRing
+from dmabot._core.utf8 cimport utf8_valid
+
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+
+cdef enum:
+    OP_CONTINUATION = 0x0
+    OP_TEXT = 0x1
+    OP_BINARY = 0x2
+    OP_CLOSE = 0x8
+    OP_PING = 0x9
+    OP_PONG = 0xA
+
+
+cdef struct FrameHeader:
+    bint fin
+    int opcode
+    Py_ssize_t header_len
+    uint64_t payload_len
+
+
+cdef FrameStop _parse_header(const unsigned char* p, Py_ssize_t available,
+                             FrameHeader* header) noexcept nogil:
+    # END here means: the header is complete and lawful for a client to receive.
+    if available < 2:
+        return INCOMPLETE
+    cdef int opcode = p[0] & 0x0F
+    cdef bint fin = p[0] & 0x80
+    cdef uint64_t length = p[1] & 0x7F
+    cdef Py_ssize_t header_len = 2
+    cdef int i
+    if not (opcode <= OP_BINARY or OP_CLOSE <= opcode <= OP_PONG):
+        return BAD_OPCODE
+    if opcode & 0x8 and (not fin or length > 125):
+        return BAD_CONTROL
+    if length == 126:
+        if available < 4:
+            return INCOMPLETE
+        length = (<uint64_t>p[2] << 8) | p[3]
+        if length <= 125:
+            return BAD_LENGTH
+        header_len = 4
+    elif length == 127:
+        if available < 10:
+            return INCOMPLETE
+        length = 0
+        for i in range(2, 10):
+            length = (length << 8) | p[i]
+        if length <= 0xFFFF or length >> 63:
+            return BAD_LENGTH
+        header_len = 10
+    if p[0] & 0x70:
+        return RESERVED_BITS
+    if p[1] & 0x80:
+        return MASKED
+    header.fin = fin
+    header.opcode = opcode
+    header.header_len = header_len
+    header.payload_len = length
+    return END
+
+
+cdef FrameStop read_frames_c(const unsigned char* data, Py_ssize_t n, Py_ssize_t start,
+                             bint message_open, BookTickerDecoder decoder, TickRing ring,
+                             int64_t ts, FrameScan* scan) except? MASKED:
+    cdef Py_ssize_t pos = start
+    cdef Py_ssize_t payload_start
+    cdef Py_ssize_t frame_end
+    cdef FrameHeader header
+    cdef FrameStop stop
+    scan.payload_start = -1
+    while pos < n:
+        scan.consumed = pos
+        scan.frame_end = -1
+        stop = _parse_header(data + pos, n - pos, &header)
+        if stop != END:
+            return stop
+        payload_start = pos + header.header_len
+        if header.payload_len > <uint64_t>(PY_SSIZE_T_MAX - payload_start):
+            frame_end = PY_SSIZE_T_MAX
+        else:
+            frame_end = payload_start + <Py_ssize_t>header.payload_len
+        scan.frame_end = frame_end
+        if header.opcode & 0x8:
+            return CONTROL
+        if message_open or not header.fin or header.opcode == OP_CONTINUATION:
+            return FRAGMENT
+        if frame_end > n:
+            return INCOMPLETE
+        # wsproto checks text as UTF-8 before anyone sees it; so must the fast path.
+        if header.opcode == OP_TEXT and not utf8_valid(data + payload_start,
+                                                       frame_end - payload_start):
+            return INVALID_UTF8
+        pos = frame_end
+        if decoder.decode_into_ring_c(<const char*>data + payload_start,
+                                      frame_end - payload_start, ts, ring) == NOT_BOOK_TICKER:
+            scan.consumed = pos
+            scan.payload_start = payload_start
+            return MESSAGE
+    scan.consumed = pos
+    scan.frame_end = -1
+    return END
+
+
+def read_frames(const unsigned char[::1] data not None, BookTickerDecoder decoder not None,
+                TickRing ring not None, int64_t ts, Py_ssize_t start=0,
+                bint message_open=False):
+    """Walk the WebSocket frames in data[start:], decoding plain data frames into `ring`.
+
+    Returns (FrameStop, consumed, frame_end, payload_start) as offsets into `data`: see
+    FrameScan in wsframe.pxd. Nothing is kept between calls; the caller keeps the bytes from
+    `consumed` on.
+    """
+    cdef Py_ssize_t n = data.shape[0]
+    if not 0 <= start <= n:
+        raise ValueError(f"start {start} outside the buffer of {n} bytes")
+    if start == n:
+        return FrameStop.END, start, -1, -1
+    cdef FrameScan scan
+    cdef FrameStop stop = read_frames_c(&data[0], n, start, message_open, decoder, ring, ts,
+                                        &scan)
+    return stop, scan.consumed, scan.frame_end, scan.payload_start
