@@ -167,6 +167,15 @@ def _power_of_two(raw: str) -> int:
     return value
 
 
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError("expected one of " + ", ".join(allowed))
+        return value
+    return parse
+
+
 def _text(raw: str) -> str:
     return raw.strip()
 
@@ -228,7 +237,11 @@ KEYS: tuple[Key, ...] = (
     Key("LOG_LEVEL", _log_level, "info", "error, warn, info, debug (RUST_LOG is an alias)"),
     Key("BINANCE_API_KEY", _text, "", "Binance API key", secret=True),
     Key("BINANCE_API_SECRET", _text, "", "Binance API secret (HMAC)", secret=True),
-    Key("BINANCE_WS_URL", _text, "", "Binance stream base URL ending in /ws"),
+    Key("BINANCE_WS_URL", _text, "", "Binance stream base URL ending in /ws (default: the FEED_MODE's host)"),
+    Key("BINANCE_STREAM_FORM", _choice("combined", "raw"), "combined",
+        "combined: one /stream?streams=... connection; raw: /ws/<stream> plus SUBSCRIBE"),
+    Key("WS_STALE_S", _number(0.1, 3600.0), "5", "reconnect when the stream is silent this long"),
+    Key("WS_BACKOFF_MAX_S", _number(0.1, 3600.0), "30", "longest wait between reconnect attempts"),
     Key("BINANCE_REST_URL", _text, "", "Binance REST base URL"),
     Key("BINANCE_WS_API_URL", _text, "", "Binance WebSocket API URL"),
     Key("BINANCE_CA_FILE", _text, "", "CA bundle to verify Binance (or the simulator) with"),
@@ -239,6 +252,10 @@ KEY_BY_NAME = {k.name: k for k in KEYS}
 
 # Keys read under another name when theirs is absent.
 FALLBACKS = {"SYMBOLS": "SYMBOL", "STRATEGIES": "STRATEGY", "LOG_LEVEL": "RUST_LOG"}
+
+# Stream hosts of SPOT_API.md section 1, by FEED_MODE.
+DEFAULT_WS_URLS = {Mode.BINANCE_SANDBOX: "wss://stream.testnet.binance.vision/ws",
+                   Mode.BINANCE_MAINNET: "wss://stream.binance.com:9443/ws"}
 
 # Start prices for well-known symbols; others start at 100.
 DEFAULT_START_PRICES = {"BTCUSDT": 60000.0, "ETHUSDT": 3000.0, "SOLUSDT": 150.0,
@@ -347,7 +364,15 @@ def _check_together(v: dict[str, Any]) -> None:
         raise ConfigError(f"MOCK_START_PRICES has {len(prices)} prices for {len(v['SYMBOLS'])} SYMBOLS")
     if v["ROUTER_SPLIT"] > len(v["MOCK_VENUES"]) and v["VENUE_MODE"] is Mode.MOCK:
         raise ConfigError(f"ROUTER_SPLIT={v['ROUTER_SPLIT']} exceeds the {len(v['MOCK_VENUES'])} MOCK_VENUES")
-    for key in ("FEED_MODE", "VENUE_MODE"):
-        if v[key] is not Mode.MOCK:
-            raise ConfigError(f"{key}={v[key].value} is not available in this build yet: "
-                              "only mock is implemented (Binance support is tracked in the issues)")
+    if v["VENUE_MODE"] is not Mode.MOCK:
+        raise ConfigError(f"VENUE_MODE={v['VENUE_MODE'].value} is not available in this build yet: "
+                          "orders go to the mock venues (Binance order entry is tracked in the issues)")
+    if v["FEED_MODE"] is not Mode.MOCK:
+        if not v["BINANCE_WS_URL"]:
+            v["BINANCE_WS_URL"] = DEFAULT_WS_URLS[v["FEED_MODE"]]
+        url = v["BINANCE_WS_URL"]
+        if not (url.startswith(("wss://", "ws://")) and url.rstrip("/").endswith("/ws")):
+            raise ConfigError(f"BINANCE_WS_URL={url!r} is not valid: expected the stream base, "
+                              "wss://HOST[:PORT]/ws")
+        if v["BINANCE_CA_FILE"] and not Path(v["BINANCE_CA_FILE"]).is_file():
+            raise ConfigError(f"BINANCE_CA_FILE={v['BINANCE_CA_FILE']!r} is not valid: no such file")

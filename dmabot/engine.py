@@ -14,12 +14,14 @@ from dmabot._core.risk import RiskCheck
 from dmabot._core.router import Router
 from dmabot._core.strategy import MACrossover, MeanReversion, VolBreakout
 from dmabot._core.types import Order
-from dmabot.config import KEYS, Config, ConfigError, StrategyName
+from dmabot.config import KEYS, Config, ConfigError, Mode, StrategyName
+from dmabot.feed_binance import BinanceFeed, FeedSettings, StreamForm, stream_target
 from dmabot.feed_mock import MockFeedDriver
 from dmabot.gateway_mock import MockVenue
 from dmabot.metrics import build_registry
 from dmabot.metrics_http import MetricsServer, render_registry
 from dmabot.reactor import Reactor
+from dmabot.transport import TransportError
 from dmabot.recorder import Recorder
 
 log = logging.getLogger("dmabot.engine")
@@ -79,12 +81,20 @@ class Engine:
             except OSError as exc:
                 raise ConfigError(f"RECORD_FILE={config.record_file!r} cannot be opened: "
                                   f"{exc.strerror}") from None
-        feed = MockFeed(list(config.start_prices), config.mock_tick_size, config.mock_vol_bps,
-                        config.mock_seed)
-        self.feed = MockFeedDriver(self.reactor, self.pipeline, feed, config.mock_tick_hz,
-                                   self._after_feed_step)
+        self.feed = self._build_feed()
         self.metrics_server: MetricsServer | None = None
         self.started_ns = 0
+
+    def _build_feed(self) -> MockFeedDriver | BinanceFeed:
+        cfg = self.config
+        if cfg.feed_mode is Mode.MOCK:
+            walk = MockFeed(list(cfg.start_prices), cfg.mock_tick_size, cfg.mock_vol_bps, cfg.mock_seed)
+            return MockFeedDriver(self.reactor, self.pipeline, walk, cfg.mock_tick_hz, self._after_feed_step)
+        form = StreamForm(cfg.binance_stream_form)
+        settings = FeedSettings(stale_ns=int(cfg.ws_stale_s * 1e9), backoff_max_ns=int(cfg.ws_backoff_max_s * 1e9))
+        return BinanceFeed(self.reactor, self.pipeline, cfg.symbols,
+                           stream_target(cfg.binance_ws_url, cfg.symbols, form), form,
+                           cfg.binance_ca_file, settings, self._after_feed_step)
 
     def _route_order(self, order: Order) -> None:
         self.gateways[order.venue].submit(order)
@@ -107,7 +117,10 @@ class Engine:
         if self.recorder is not None:
             self.recorder.write_header(self.started_ns, recorded_config(self.config))
             self.recorder.start()
-        self.feed.start()
+        try:
+            self.feed.start()
+        except TransportError as exc:
+            raise ConfigError(f"BINANCE_WS_URL={self.config.binance_ws_url!r} cannot be reached: {exc}") from None
 
     def run(self) -> None:
         """Run until SIGINT/SIGTERM, then stop cleanly."""

@@ -20,6 +20,7 @@ from prometheus_client.core import (
 from dmabot import __version__
 from dmabot._core.pipeline import LATENCY_BUCKETS_S
 from dmabot._core.types import ExecStatus, RiskReason
+from dmabot.feed_binance import BinanceFeed
 
 if TYPE_CHECKING:
     from dmabot.engine import Engine
@@ -127,10 +128,32 @@ class EngineCollector:
         yield _counter("ring_dropped", "Ticks overwritten in a full ring before strategies saw them.", [],
                        [([], ring.dropped)])
         yield _gauge("ring_capacity", "Ticks the ring holds.", [], [([], ring.capacity)])
+        feed = engine.feed
+        if isinstance(feed, BinanceFeed):
+            yield from self._binance(feed)
         rec = engine.recorder
         if rec is not None:
             yield _counter("recorder_bytes", "Bytes written to the recording.", [], [([], rec.bytes_written)])
             yield _counter("recorder_write_errors", "Failed writes to the recording.", [], [([], rec.write_errors)])
+
+
+    def _binance(self, feed: BinanceFeed) -> Iterator[Metric]:
+        venue = ["binance"]
+        age = (self.engine.reactor.refresh_now() - feed.last_event_ns) / 1e9 if feed.last_event_ns else -1.0
+        yield _gauge("binance_ws_connected", "1 while the market data WebSocket is streaming.", ["venue"],
+                     [(venue, 1 if feed.connected else 0)])
+        yield _gauge("binance_ws_last_event_age_seconds", "Seconds since the stream's last message "
+                     "(-1 before the first message).", ["venue"], [(venue, age)])
+        yield _counter("binance_ws_reconnects", "Reconnect attempts of the market data WebSocket.", ["venue"],
+                       [(venue, feed.reconnects)])
+        yield _counter("binance_ws_stale_disconnects", "Connections dropped for silence (WS_STALE_S).",
+                       ["venue"], [(venue, feed.stale_disconnects)])
+        yield _counter("binance_ws_bytes_received", "Bytes received on the market data WebSocket.", ["venue"],
+                       [(venue, feed.bytes_received)])
+        yield _counter("binance_ws_messages", "Messages decoded (ticks, bad ones and replies).", ["venue"],
+                       [(venue, feed.messages)])
+        yield _counter("binance_ws_bad_messages", "Market data messages dropped, by reason.", ["venue", "reason"],
+                       [(venue + [reason], n) for reason, n in sorted(feed.bad_message_counts().items())])
 
 
 def build_registry(engine: "Engine") -> CollectorRegistry:

@@ -1,0 +1,221 @@
+"""The engine's Binance feed against the simulator, over real sockets (TLS and plain TCP).
+
+The simulator runs as `python -m dmabot sim`; the engine as `python -m dmabot` with
+FEED_MODE=binance_sandbox; everything is observed through the engine's /metrics page and
+its log, and faults are switched on through the simulator's HTTP.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trustme
+from prometheus_client.parser import text_string_to_metric_families
+
+SYMBOLS = "BTCUSDT,ETHUSDT"
+
+
+@dataclass
+class Sim:
+    port: int
+    scheme: str
+    ca: str | None
+    other_ca: str | None
+
+    def fault(self, query: str) -> None:
+        context = ssl.create_default_context(cafile=self.ca) if self.ca else None
+        http = "https" if self.scheme == "wss" else "http"
+        req = urllib.request.Request(f"{http}://127.0.0.1:{self.port}/sim/fault?{query}", method="POST", data=b"")
+        with urllib.request.urlopen(req, timeout=5, context=context) as resp:
+            assert resp.status == 200
+
+
+def start_sim(folder: Path, tls: bool):
+    args = [sys.executable, "-m", "dmabot", "sim", "--port", "0", "--rate", "200", "--seed", "3",
+            "--symbols", SYMBOLS, "--ping-interval", "0.5", "--pong-timeout", "1.5"]
+    ca = other = None
+    if tls:
+        authority = trustme.CA()
+        ca, other = str(folder / "ca.pem"), str(folder / "other_ca.pem")
+        authority.cert_pem.write_to_path(ca)
+        trustme.CA().cert_pem.write_to_path(other)
+        cert = authority.issue_cert("127.0.0.1")
+        cert.private_key_pem.write_to_path(str(folder / "key.pem"))
+        for blob in cert.cert_chain_pems:
+            blob.write_to_path(str(folder / "cert.pem"), append=True)
+        args += ["--tls-cert", str(folder / "cert.pem"), "--tls-key", str(folder / "key.pem")]
+    log = folder / "sim.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = re.search(r"sim listening on (wss?)://127\.0\.0\.1:(\d+)", log.read_text())
+        if found:
+            return proc, Sim(int(found.group(2)), found.group(1), ca, other)
+        assert proc.poll() is None, log.read_text()
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("simulator did not start:\n" + log.read_text())
+
+
+@pytest.fixture(scope="module", params=["tls", "tcp"])
+def sim(request, tmp_path_factory):
+    proc, sim = start_sim(tmp_path_factory.mktemp("sim"), request.param == "tls")
+    yield sim
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+
+
+class Engine:
+    def __init__(self, sim: Sim, folder: Path, port: int, ca: str | None = None, **env: str) -> None:
+        self.port = port
+        self.log = folder / "engine.log"
+        full = dict(os.environ, FEED_MODE="binance_sandbox", SYMBOLS=SYMBOLS, METRICS_PORT=str(port),
+                    METRICS_HOST="127.0.0.1", BINANCE_WS_URL=f"{sim.scheme}://127.0.0.1:{sim.port}/ws",
+                    BINANCE_CA_FILE=ca if ca is not None else (sim.ca or ""), WS_STALE_S="1",
+                    WS_BACKOFF_MAX_S="0.3", MAX_QPS="20", **env)
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "dmabot"], cwd=folder, env=full,
+                                         stdout=out, stderr=subprocess.STDOUT)
+
+    def metrics(self) -> dict[str, float]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return {}
+        out: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+                out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+        return out
+
+    def wait(self, predicate, what: str, timeout: float = 15.0) -> dict[str, float]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = self.metrics()
+            if m and predicate(m):
+                return m
+            assert self.proc.poll() is None, self.log.read_text()
+            time.sleep(0.1)
+        pytest.fail(f"timed out waiting for {what}; last metrics: "
+                    f"{ {k: v for k, v in self.metrics().items() if 'binance' in k or 'ticks' in k} }\n"
+                    + self.log.read_text()[-3000:])
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=15) == 0, self.log.read_text()
+        return self.log.read_text()
+
+
+@pytest.fixture
+def engine_factory(tmp_path, free_port):
+    started = []
+
+    def make(sim: Sim, **kwargs) -> Engine:
+        e = Engine(sim, tmp_path, free_port, **kwargs)
+        started.append(e)
+        return e
+
+    yield make
+    for e in started:
+        if e.proc.poll() is None:
+            e.proc.kill()
+            e.proc.wait()
+
+
+def ticks(m, symbol):
+    return m.get(f"ticks_total_by_symbol{{symbol={symbol}}}", 0)
+
+
+def test_ticks_arrive_for_every_symbol_and_pings_are_answered(sim, engine_factory):
+    engine = engine_factory(sim)
+    first = engine.wait(lambda m: ticks(m, "BTCUSDT") > 0 and ticks(m, "ETHUSDT") > 0, "ticks for both symbols")
+    assert first["binance_ws_connected{venue=binance}"] == 1
+    # the simulator pings every 0.5 s and drops a client silent for 1.5 s: 3 s later the
+    # same connection still streams, so every ping was answered
+    time.sleep(3)
+    later = engine.wait(lambda m: ticks(m, "BTCUSDT") > ticks(first, "BTCUSDT") + 300, "more ticks")
+    assert later["binance_ws_reconnects_total{venue=binance}"] == 0
+    assert 0 <= later["binance_ws_last_event_age_seconds{venue=binance}"] < 1
+    assert later["binance_ws_bytes_received_total{venue=binance}"] > 0
+    log = engine.stop()
+    assert "stream open url=" in log and "summary ticks=" in log
+
+
+def test_dropped_connection_reconnects_and_ticks_resume(sim, engine_factory):
+    engine = engine_factory(sim)
+    before = engine.wait(lambda m: ticks(m, "ETHUSDT") > 0, "first ticks")
+    sim.fault("action=drop_clients")
+    after = engine.wait(lambda m: m["binance_ws_reconnects_total{venue=binance}"] >= 1
+                        and m["binance_ws_connected{venue=binance}"] == 1, "a reconnect")
+    engine.wait(lambda m: ticks(m, "ETHUSDT") > ticks(after, "ETHUSDT") + 20, "ticks after the reconnect")
+    assert ticks(after, "ETHUSDT") >= ticks(before, "ETHUSDT")
+    assert "stream disconnected reason=" in engine.stop()
+
+
+def test_stalled_stream_is_detected_and_left(sim, engine_factory):
+    engine = engine_factory(sim)
+    engine.wait(lambda m: ticks(m, "BTCUSDT") > 0, "first ticks")
+    # the simulator keeps pinging during a stall: only market data counts as alive
+    sim.fault("action=stall&seconds=2.5")
+    stalled = engine.wait(lambda m: m["binance_ws_stale_disconnects_total{venue=binance}"] >= 1, "stale detection")
+    resumed = engine.wait(lambda m: ticks(m, "BTCUSDT") > ticks(stalled, "BTCUSDT") + 50
+                          and m["binance_ws_connected{venue=binance}"] == 1, "ticks after the stall", 20)
+    assert resumed["binance_ws_reconnects_total{venue=binance}"] >= 1
+    assert "stream stale: no message for" in engine.stop()
+
+
+def test_malformed_payload_is_counted_and_skipped(sim, engine_factory):
+    engine = engine_factory(sim)
+    engine.wait(lambda m: ticks(m, "BTCUSDT") > 0, "first ticks")
+    sim.fault("action=malformed_payload")
+    m = engine.wait(lambda m: m.get("binance_ws_bad_messages_total{reason=bad_json,venue=binance}", 0) >= 1,
+                    "the bad message counted")
+    engine.wait(lambda x: ticks(x, "BTCUSDT") > ticks(m, "BTCUSDT") + 20, "ticks after it")
+    assert m["binance_ws_reconnects_total{venue=binance}"] == 0     # a bad payload is no reason to drop
+    log = engine.stop()
+    assert log.count("bad market data dropped reason=bad_json") == 1
+
+
+def test_malformed_frame_is_a_protocol_error_then_reconnect(sim, engine_factory):
+    engine = engine_factory(sim)
+    engine.wait(lambda m: ticks(m, "BTCUSDT") > 0, "first ticks")
+    sim.fault("action=malformed_frame")
+    m = engine.wait(lambda m: m["binance_ws_reconnects_total{venue=binance}"] >= 1, "a reconnect")
+    engine.wait(lambda x: ticks(x, "BTCUSDT") > ticks(m, "BTCUSDT") + 20, "ticks after it")
+    assert "stream protocol error code=1002" in engine.stop()
+
+
+def test_close_with_a_code_reconnects(sim, engine_factory):
+    engine = engine_factory(sim)
+    engine.wait(lambda m: ticks(m, "BTCUSDT") > 0, "first ticks")
+    sim.fault("action=close&code=1001")
+    engine.wait(lambda m: m["binance_ws_reconnects_total{venue=binance}"] >= 1
+                and m["binance_ws_connected{venue=binance}"] == 1, "a reconnect")
+    assert "stream closed by the venue code=1001" in engine.stop()
+
+
+def test_raw_stream_form_subscribes_the_other_symbols(sim, engine_factory):
+    engine = engine_factory(sim, BINANCE_STREAM_FORM="raw")
+    engine.wait(lambda m: ticks(m, "BTCUSDT") > 10 and ticks(m, "ETHUSDT") > 10, "ticks for both symbols")
+    engine.stop()
+
+
+@pytest.mark.parametrize("sim", ["tls"], indirect=True)
+def test_certificate_verification_failure_is_refused_clearly(sim, engine_factory):
+    engine = engine_factory(sim, ca=sim.other_ca)
+    engine.wait(lambda m: m["binance_ws_reconnects_total{venue=binance}"] >= 2, "retries")
+    m = engine.metrics()
+    assert m["binance_ws_connected{venue=binance}"] == 0 and m["ticks_total"] == 0
+    assert "TLS certificate verification failed for 127.0.0.1" in engine.stop()
