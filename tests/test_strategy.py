@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dmabot._core.strategy import MACrossover, MeanReversion, VolBreakout
+from dmabot._core.strategy import MACrossover, MeanReversion, StrategyWorker, VolBreakout
 from dmabot._core.types import Side, StrategyKind
 from reference import MACrossoverRef, MeanReversionRef, VolBreakoutRef
 
@@ -21,7 +21,7 @@ BUY, SELL = int(Side.BUY), int(Side.SELL)
 T0 = 1_700_000_000_000_000_000      # a realistic clock origin in ns
 MS = 1_000_000
 
-SETTINGS = settings(max_examples=120, deadline=None,
+SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -50,16 +50,21 @@ moves = st.one_of(
 )
 
 
+# time between ticks: often a round number of ms, so signals land exactly on the end of a
+# cooldown, or 0 (same timestamp)
+gaps = st.one_of(st.sampled_from([0, MS // 2, MS, 2 * MS]), st.integers(0, 3 * MS))
+
+
 @st.composite
-def tick_streams(draw, max_steps=120):
+def tick_streams(draw, max_steps=80):
     """(n_symbols, [(ts, sym, bid, ask)]): per-symbol random walks in cents, interleaved,
     with flat stretches (repeated quotes), jumps and a 1-3 cent spread; ts never goes back."""
     n_symbols = draw(st.integers(1, 4))
-    cents = [draw(st.integers(1_000, 10_000_000)) for _ in range(n_symbols)]
+    cents = [draw(st.integers(1_000, 300_000)) for _ in range(n_symbols)]
     steps = draw(st.lists(
-        st.tuples(st.integers(0, n_symbols - 1), moves, st.integers(1, 3),
-                  st.integers(0, 3 * MS), st.integers(1, 6)),
-        min_size=1, max_size=max_steps))
+        st.tuples(st.integers(0, n_symbols - 1), moves, st.integers(1, 3), gaps,
+                  st.integers(1, 6)),
+        min_size=15, max_size=max_steps))
     ts = T0 + draw(st.integers(0, 10**12))
     ticks = []
     for sym, move, spread, dt, repeat in steps:
@@ -140,60 +145,101 @@ def test_random_streams_exercise_both_sides():
         assert sides == {BUY, SELL}, type(strategy).__name__
 
 
-def test_long_run_has_no_drift():
-    """200k ticks over three symbols, prices from ~60000 down to ~0.50 and back (where a
-    never re-summed rolling sum would have lost its low digits): the kernels still agree
-    with the references signal for signal, and each signal's ref is the exact mean (or
-    high/low) of its window."""
-    rng = random.Random(20240501)
-    n_symbols, n = 3, 200_000
-    mr_w, fast, slow, vb_w = 50, 10, 40, 30
-    kernels = [MeanReversion(n_symbols, 0, 0.01, 2.0, 0.0, window=mr_w),
-               MACrossover(n_symbols, 1, 0.01, 1.0, 0.0, fast=fast, slow=slow),
-               VolBreakout(n_symbols, 2, 0.01, 2.0, 0.0, window=vb_w)]
-    refs = [MeanReversionRef(mr_w, 2.0, 0.0, 0.01), MACrossoverRef(fast, slow, 1.0, 0.0, 0.01),
-            VolBreakoutRef(vb_w, 2.0, 0.0, 0.01)]
-    history = [deque(maxlen=mr_w + 1) for _ in range(n_symbols)]
-    cents = [6_000_000, 300_000, 150]
+def long_stream(n: int, seed: int) -> list[tuple[int, int, float, float]]:
+    """n ticks over three symbols: random walks on the 0.01 grid with flat stretches and
+    jumps, each symbol switching twice between ~60000 and ~25-40 (the rolling sums carry
+    large and small prices through many laps)."""
+    rng = random.Random(seed)
+    cents = [6_000_000, 300_000, 25_000]
     ts = T0
-    signals = [0, 0, 0]
+    ticks = []
     for i in range(n):
-        s = i % n_symbols
+        s = i % 3
         if i == n // 3:
-            cents = [50, 6_000_000, 700_000]      # crash and rally: scale changes by 1e5
+            cents = [4_000, 6_000_000, 700_000]
         elif i == 2 * n // 3:
-            cents = [3_000_000, 40, 6_000_000]
+            cents = [3_000_000, 2_500, 6_000_000]
         r = rng.random()
-        if r < 0.2:
-            pass
-        elif r < 0.21:
-            cents[s] += rng.randint(-cents[s] // 20, cents[s] // 20)
-        else:
-            cents[s] += rng.randint(-max(1, cents[s] // 20_000), max(1, cents[s] // 20_000))
-        cents[s] = max(10, cents[s])
+        if r < 0.01:
+            cents[s] += rng.randint(-cents[s] // 20, cents[s] // 20)      # jump
+        elif r > 0.2:                                                     # else flat
+            m = max(1, cents[s] // 5_000)
+            cents[s] += rng.randint(-m, m)
+        cents[s] = max(100, cents[s])
         ts += rng.randint(0, 2 * MS)
-        bid, ask = q(cents[s], rng.randint(1, 3))
-        mids = history[s]
-        for k, (kernel, ref) in enumerate(zip(kernels, refs)):
-            got = kernel.on_tick(ts, s, bid, 1.0, ask, 1.0)
-            want = ref.on_tick(ts, s, bid, ask)
-            assert (got is None) == (want is None), (i, k, got, want)
-            if got is None:
-                continue
-            signals[k] += 1
-            assert got[:3] == want[:3] and math.isclose(got[3], want[3], rel_tol=1e-9), (i, k)
-            previous = list(mids)[1:]          # the window before this tick
-            if k == 0:
-                exact = math.fsum(previous[-mr_w:]) / mr_w
-            elif k == 1:
-                exact = math.fsum((previous + [(bid + ask) * 0.5])[-slow:]) / slow
-            else:
-                window = previous[-vb_w:]
-                exact = max(window) if got[0] == BUY else min(window)
-            assert math.isclose(got[3], exact, rel_tol=1e-9), (i, k, got[3], exact)
-        mids.append((bid + ask) * 0.5)
-    assert all(count > 100 for count in signals), signals
-    assert [kernel.ticks for kernel in kernels] == [n] * 3
+        ticks.append((ts, s, *q(cents[s], 1 + int(r * 1000) % 3)))
+    return ticks
+
+
+def exact_window_refs(ticks, outputs, window, include_current):
+    """For each signal: (its ref, the exact mean of the window it was compared with)."""
+    history = [deque(maxlen=window) for _ in range(3)]
+    pairs = []
+    for (ts, s, bid, ask), out in zip(ticks, outputs):
+        mid = (bid + ask) * 0.5
+        if include_current:
+            history[s].append(mid)
+        if out is not None:
+            pairs.append((out[3], math.fsum(history[s]) / window))
+        if not include_current:
+            history[s].append(mid)
+    return pairs
+
+
+def test_long_run_matches_reference_and_does_not_drift():
+    """200k ticks: the kernels agree with the references signal for signal, and every
+    signal's ref is the mean of its window to 1e-9 (fsum). Whether the re-sum happens at
+    all is checked more sharply by the next test."""
+    ticks = long_stream(200_000, seed=20240501)
+    mr_w, fast, slow, vb_w = 50, 10, 40, 30
+    runs = {}
+    for name, kernel, ref in [
+            ("mr", MeanReversion(3, 0, 0.01, 1.0, 0.0, window=mr_w), MeanReversionRef(mr_w, 1.0, 0.0, 0.01)),
+            ("ma", MACrossover(3, 1, 0.01, 0.5, 0.0, fast=fast, slow=slow),
+             MACrossoverRef(fast, slow, 0.5, 0.0, 0.01)),
+            ("vb", VolBreakout(3, 2, 0.01, 2.0, 0.0, window=vb_w), VolBreakoutRef(vb_w, 2.0, 0.0, 0.01))]:
+        got = [kernel.on_tick(ts, s, bid, 1.0, ask, 1.0) for ts, s, bid, ask in ticks]
+        want = [ref.on_tick(ts, s, bid, ask) for ts, s, bid, ask in ticks]
+        if got != want:     # exact equality is more than required: then check the tolerance
+            for i, (a, b) in enumerate(zip(got, want)):
+                assert (a is None) == (b is None), (name, i, ticks[i], a, b)
+                assert a is None or (a[:3] == b[:3] and math.isclose(a[3], b[3], rel_tol=1e-9)), \
+                    (name, i, a, b)
+        assert kernel.ticks == len(ticks)
+        assert kernel.signals == sum(out is not None for out in got) > 500, name
+        runs[name] = got
+    for ref, exact in exact_window_refs(ticks, runs["mr"], mr_w, include_current=False):
+        assert math.isclose(ref, exact, rel_tol=1e-9), (ref, exact)
+    for ref, exact in exact_window_refs(ticks, runs["ma"], slow, include_current=True):
+        assert math.isclose(ref, exact, rel_tol=1e-9), (ref, exact)
+
+
+@pytest.mark.parametrize("kind", ["mr", "ma"])
+def test_rolling_sums_are_exact_again_one_lap_after_huge_prices(kind):
+    """Prices of ~1e7 (BTC quoted in a weak currency) leave ~1e-7 of rounding error in a
+    rolling sum; once the window has lapped over prices of ~1, the re-summed mean must be
+    exact again (to 1e-12), not carry that error for the rest of the run."""
+    rng = random.Random(99)
+    w = 5
+    strategy = (MeanReversion(1, 0, 1.0, 0.0, 0.0, window=w) if kind == "mr"
+                else MACrossover(1, 0, 1.0, 0.0, 0.0, fast=2, slow=w))
+    ticks = [(T0 + i, 0, *q(rng.randint(10**9, 13 * 10**8), 1)) for i in range(5_000)]
+    low = [(T0 + 5_000 + i, 0, *q(rng.randint(90, 110), 1)) for i in range(400)]
+    feed(strategy, ticks)
+    mids = deque((((b + a) * 0.5) for _, _, b, a in ticks[-w:]), maxlen=w)
+    checked = 0
+    for i, (ts, sym, bid, ask) in enumerate(low):
+        mid = (bid + ask) * 0.5
+        if kind == "ma":
+            mids.append(mid)
+        out = strategy.on_tick(ts, sym, bid, 1.0, ask, 1.0)
+        if out is not None and i >= 2 * w:
+            exact = math.fsum(mids) / w
+            assert math.isclose(out[3], exact, rel_tol=1e-12), (i, out[3], exact)
+            checked += 1
+        if kind == "mr":
+            mids.append(mid)
+    assert checked > 10
 
 
 # -- mean reversion by hand ---------------------------------------------------------------
@@ -202,8 +248,8 @@ def test_mean_reversion_dip_buys_at_ask_and_spike_sells_at_bid():
     mr = MeanReversion(1, 0, 0.5, 10.0, 0.0, window=3)      # edge 0.1 %
     flat = [(T0 + i, 0, 99.75, 100.25) for i in range(3)]    # mid 100.0, mean 100.0
     assert feed(mr, flat) == [None, None, None]               # warm-up never fires
-    # ask 99.90 is not below 100 * (1 - 0.001) = 99.9 ... but 99.85 is
-    assert mr.on_tick(T0 + 3, 0, 99.8, 1.0, 99.95, 1.0) is None   # mid 99.875 enters
+    # ask 99.95 is not below 100 * (1 - 0.001) = 99.9: no trade; its mid 99.875 enters
+    assert mr.on_tick(T0 + 3, 0, 99.8, 1.0, 99.95, 1.0) is None
     side, px, qty, ref = mr.on_tick(T0 + 4, 0, 99.0, 1.0, 99.5, 1.0)
     assert (side, px, qty) == (BUY, 99.5, 0.5)
     assert ref == pytest.approx((100.0 + 100.0 + 99.875) / 3, rel=1e-12)
@@ -220,7 +266,7 @@ def test_mean_reversion_compares_with_previous_window_not_itself():
     # window=1: the mean is the previous mid (100.0); the tick's own mid 90 is not in it
     assert mr.on_tick(T0 + 1, 0, 89.75, 1.0, 90.25, 1.0) == (BUY, 90.25, 1.0, 100.0)
     # the current mid entered after the decision: now the mean is 90.0
-    assert mr.on_tick(T0 + 2, 0, 90.0, 1.0, 90.5, 1.0) == (SELL, 90.0, 1.0, 90.0)
+    assert mr.on_tick(T0 + 2, 0, 90.25, 1.0, 90.75, 1.0) == (SELL, 90.25, 1.0, 90.0)
 
 
 def test_mean_reversion_edge_is_strict():
@@ -248,18 +294,19 @@ def test_mean_reversion_cooldown_is_per_symbol_and_inclusive():
     assert mr.signals == 3
 
 
-def test_infinite_cooldown_means_one_signal_per_symbol_or_is_rejected():
-    """cooldown_ms=inf (or any cooldown beyond int64 ns) must not silently turn into *no*
-    cooldown: either the constructor refuses it or the cooldown holds."""
-    for cooldown_ms in (math.inf, 1e13):
-        try:
-            mr = MeanReversion(1, 0, 1.0, 10.0, cooldown_ms, window=1)
-        except (ValueError, OverflowError):
-            continue
-        mr.on_tick(T0, 0, *at_mid(100.0)[:1], 1.0, at_mid(100.0)[1], 1.0)
-        assert mr.on_tick(T0 + 1, 0, 89.5, 1.0, 90.5, 1.0) is not None     # first signal
-        second = mr.on_tick(T0 + 2 * MS, 0, 79.5, 1.0, 80.5, 1.0)
-        assert second is None, f"cooldown_ms={cooldown_ms}: cooldown_ns={mr.cooldown_ns}"
+@pytest.mark.parametrize("cooldown_ms", [math.inf, 1e13, 9.3e12])
+def test_cooldown_beyond_int64_ns_is_rejected_or_holds(cooldown_ms):
+    """A cooldown of inf or of more than 2**63 ns (~9.2e12 ms) must not silently turn into
+    *no* cooldown (the double -> int64 cast overflows to INT64_MIN): either the constructor
+    refuses it or the cooldown holds."""
+    try:
+        mr = MeanReversion(1, 0, 1.0, 10.0, cooldown_ms, window=1)
+    except (ValueError, OverflowError):
+        return
+    mr.on_tick(T0, 0, 99.5, 1.0, 100.5, 1.0)
+    assert mr.on_tick(T0 + 1, 0, 89.5, 1.0, 90.5, 1.0) is not None     # first signal
+    second = mr.on_tick(T0 + 2 * MS, 0, 79.5, 1.0, 80.5, 1.0)
+    assert second is None, f"cooldown_ms={cooldown_ms}: cooldown_ns={mr.cooldown_ns}"
 
 
 # -- MA crossover by hand ------------------------------------------------------------------
@@ -284,10 +331,11 @@ def test_ma_crossover_inside_the_edge_keeps_the_regime():
     ma = MACrossover(1, 0, 1.0, 100.0, 0.0, fast=1, slow=2)   # edge 1 % of the slow SMA
     # [100, 104]: fast 104, slow 102, 2 > 1.02 -> +1 (first, silent)
     # [104, 103]: fast 103, slow 103.5, 0.5 < 1.035 -> inside the edge: regime stays +1
-    # [103, 104]: +1 again: not a cross although the inside-edge tick came between
-    # [104, 100]: slow 102, 2 > 1.02 -> -1: cross down
-    out = feed(ma, [(T0 + i, 0, *at_mid(float(m))) for i, m in enumerate([100, 104, 103, 104, 100])])
-    assert out == [None, None, None, None, (SELL, 99.5, 1.0, 102.0)]
+    # [103, 106]: fast 106, slow 104.5, 1.5 > 1.045 -> +1 again: not a cross although
+    #             the inside-edge tick came between
+    # [106, 100]: fast 100, slow 103, 3 > 1.03 -> -1: cross down
+    out = feed(ma, [(T0 + i, 0, *at_mid(float(m))) for i, m in enumerate([100, 104, 103, 106, 100])])
+    assert out == [None, None, None, None, (SELL, 99.5, 1.0, 103.0)]
 
 
 def test_ma_crossover_cross_inside_cooldown_is_dropped_not_delayed():
@@ -327,7 +375,7 @@ def test_vol_breakout_above_high_and_below_low_and_expiry():
 def test_vol_breakout_edge_scales_the_band():
     vb = VolBreakout(1, 0, 1.0, 100.0, 0.0, window=2)        # 1 %: high 101 needs > 102.01
     feed(vb, [(T0, 0, *at_mid(100.0)), (T0 + 1, 0, *at_mid(101.0))])
-    assert vb.on_tick(T0 + 2, 0, *at_mid(102.0)[:1], 1.0, at_mid(102.0)[1], 1.0) is None
+    assert vb.on_tick(T0 + 2, 0, 101.5, 1.0, 102.5, 1.0) is None     # mid 102
     out = vb.on_tick(T0 + 3, 0, 102.0, 1.0, 103.0, 1.0)      # mid 102.5, window [101, 102]
     assert out is None                                        # 102.5 < 102 * 1.01
     out = vb.on_tick(T0 + 4, 0, 104.0, 1.0, 105.0, 1.0)      # window [102, 102.5]
@@ -342,7 +390,7 @@ def test_vol_breakout_monotonic_window_after_long_runs():
     mids = list(range(1000, 1040)) + list(range(1040, 990, -1)) + [1000] * 10 + list(range(990, 1020))
     history = []
     for i, m in enumerate(mids):
-        out = vb.on_tick(T0 + i, 0, *at_mid(float(m))[:1], 1.0, at_mid(float(m))[1], 1.0)
+        out = vb.on_tick(T0 + i, 0, m - 0.5, 1.0, m + 0.5, 1.0)
         if len(history) >= w:
             window = history[-w:]
             if m > max(window):
@@ -402,3 +450,17 @@ def test_symbol_out_of_range_raises_index_error(cls):
         with pytest.raises(IndexError):
             strategy.on_tick(T0, sym, 100.0, 1.0, 100.01, 1.0)
     assert strategy.ticks == 0
+
+
+def test_reinitialising_a_worker_is_refused_and_keeps_its_state():
+    mr = MeanReversion(1, 0, 1.0, 0.0, 0.0, window=1)
+    mr.on_tick(T0, 0, 99.5, 1.0, 100.5, 1.0)
+    with pytest.raises(RuntimeError):
+        mr.__init__(1, 0, 2.0, 0.0, 0.0, window=1)
+    assert mr.qty == 1.0
+    assert mr.on_tick(T0 + 1, 0, 89.5, 1.0, 90.5, 1.0) == (BUY, 90.5, 1.0, 100.0)
+
+
+def test_the_base_worker_cannot_be_built():
+    with pytest.raises(TypeError):
+        StrategyWorker(1)

@@ -29,6 +29,33 @@ cdef size_t _format_uint(char* buf, unsigned long long v) noexcept nogil:
     return n
 
 
+cdef long long NOT_ON_GRID = -(1LL << 62)
+
+
+cdef inline int _trailing_zeros(long long n) noexcept nogil:
+    cdef int k = 0
+    while k < 8 and n % 10 == 0:
+        n //= 10
+        k += 1
+    return k
+
+
+cdef inline long long _grid_units(double v) noexcept nogil:
+    """n such that n / 1e8 parses back to v, the shortest such decimal, or NOT_ON_GRID.
+
+    v * 1e8 may round to a neighbour of the right integer, and near FIXED_LIMIT a double
+    spans more than one 1e-8 step, so the neighbours are tried and the one with the most
+    trailing zeros wins."""
+    cdef long long guess = llround(v * 1e8)
+    cdef long long best = NOT_ON_GRID
+    cdef long long n = guess - 1
+    while n <= guess + 1:
+        if <double>n / 1e8 == v and (best == NOT_ON_GRID or _trailing_zeros(n) > _trailing_zeros(best)):
+            best = n
+        n += 1
+    return best
+
+
 cdef size_t format_double(char* buf, double v) noexcept nogil:
     cdef long long scaled
     cdef size_t n = 0, int_len
@@ -38,8 +65,8 @@ cdef size_t format_double(char* buf, double v) noexcept nogil:
         memcpy(buf, b"null", 4)       # JSON has no NaN or infinity
         return 4
     if fabs(v) < FIXED_LIMIT:
-        scaled = llround(v * 1e8)
-        if <double>scaled / 1e8 == v:
+        scaled = _grid_units(v)
+        if scaled != NOT_ON_GRID:
             if scaled < 0:
                 buf[0] = c'-'
                 n = 1

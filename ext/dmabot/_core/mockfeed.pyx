@@ -1,5 +1,5 @@
 """MockFeed: deterministic bookTicker random walk (xoshiro256** + Box-Muller)."""
-from libc.math cimport cos, exp, floor, llround, log, sqrt
+from libc.math cimport cos, exp, floor, isfinite, llround, log, sqrt
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free
 
@@ -36,8 +36,10 @@ cdef class MockFeed:
         if not (tick_size > 0 and abs(self._scale - round(self._scale)) < 1e-6 * self._scale):
             raise ValueError(f"tick size must be 1/k for an integer k (0.01, 0.001...), got {tick_size}")
         self._scale = round(self._scale)
-        if not vol_bps >= 0:
-            raise ValueError(f"volatility must be >= 0 bps, got {vol_bps}")
+        if not (isfinite(vol_bps) and 0 <= vol_bps <= 1000):
+            raise ValueError(f"volatility must be between 0 and 1000 bps, got {vol_bps}")
+        if not (isfinite(notional) and notional > 0):
+            raise ValueError(f"notional must be a finite number > 0, got {notional}")
         self.tick_size = tick_size
         self.vol = vol_bps / 1e4
         self.notional = notional
@@ -45,7 +47,7 @@ cdef class MockFeed:
         if self._mid == NULL:
             raise MemoryError()
         for i in range(self.n_symbols):
-            if not start_prices[i] > 10 * tick_size:
+            if not (isfinite(start_prices[i]) and start_prices[i] > 10 * tick_size):
                 raise ValueError(f"start price {start_prices[i]} is not above 10 ticks of {tick_size}")
             self._mid[i] = start_prices[i]
         for i in range(4):

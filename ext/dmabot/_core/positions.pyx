@@ -5,8 +5,9 @@ from libc.stdlib cimport calloc, free
 
 from dmabot._core.positions cimport Position
 
-# Quantities closer to zero than this are flat (float residue of equal buys and sells).
-cdef double QTY_EPS = 1e-12
+# A position smaller than this fraction of the quantities that closed it is flat: the
+# float residue of equal buys and sells, whatever their size.
+cdef double FLAT_REL = 1e-12
 
 
 cdef class PositionBook:
@@ -36,15 +37,20 @@ cdef class PositionBook:
             p.bought += qty
         else:
             p.sold += qty
-        if p.qty == 0 or (p.qty > 0) == (side > 0):
-            # opening or adding: the average cost moves towards the fill price
+        if p.qty == 0:
+            p.avg_px = px
+            p.qty = signed_qty
+            return
+        if (p.qty > 0) == (side > 0):
+            # adding: the average cost moves towards the fill price
             p.avg_px = (p.avg_px * fabs(p.qty) + px * qty) / (fabs(p.qty) + qty)
             p.qty += signed_qty
             return
         closing = qty if qty < fabs(p.qty) else fabs(p.qty)
         p.realized += closing * (px - p.avg_px) * (1.0 if p.qty > 0 else -1.0)
+        cdef double flat_below = FLAT_REL * (qty if qty > fabs(p.qty) else fabs(p.qty))
         p.qty += signed_qty
-        if fabs(p.qty) < QTY_EPS:
+        if fabs(p.qty) <= flat_below:
             p.qty = 0.0
             p.avg_px = 0.0
         elif (p.qty > 0) == (side > 0):

@@ -16,6 +16,8 @@ cdef class RiskCheck:
             raise ValueError(f"max_notional must be > 0, got {max_notional}")
         if not (isfinite(max_qps) and max_qps > 0):
             raise ValueError(f"max_qps must be > 0, got {max_qps}")
+        if not (burst == 0 or (isfinite(burst) and burst >= 1)):
+            raise ValueError(f"burst must be 0 (one second of max_qps) or >= 1 order, got {burst}")
         self.px_min = px_min
         self.px_max = px_max
         self.max_notional = max_notional

@@ -1,6 +1,5 @@
 class StrategyWorker:
-    # The base class only has a __cinit__(n_symbols, *args, **kwargs): it can be built
-    # directly, but then it never fires and its kind, qty and edge are all 0.
+    # The base of the three strategies: constructing it directly raises TypeError.
     def __init__(self, n_symbols: int, *args: object, **kwargs: object) -> None: ...
     @property
     def kind(self) -> int: ...

@@ -13,6 +13,10 @@ from dmabot._core.types cimport BookTicker, Signal
 from dmabot._core.types import StrategyKind
 
 
+# Far beyond any use (about 30 years) and far inside int64 nanoseconds.
+cdef double MAX_COOLDOWN_MS = 1e12
+
+
 cdef void* _alloc(size_t n, size_t size) except NULL:
     cdef void* p = calloc(n if n > 0 else 1, size)
     if p == NULL:
@@ -42,8 +46,8 @@ cdef class StrategyWorker:
             raise ValueError(f"order qty must be > 0, got {qty}")
         if not edge_bps >= 0:
             raise ValueError(f"edge must be >= 0 bps, got {edge_bps}")
-        if not (isfinite(cooldown_ms) and cooldown_ms >= 0):
-            raise ValueError(f"cooldown must be a finite number >= 0 ms, got {cooldown_ms}")
+        if not (isfinite(cooldown_ms) and 0 <= cooldown_ms <= MAX_COOLDOWN_MS):
+            raise ValueError(f"cooldown must be between 0 and {MAX_COOLDOWN_MS:g} ms, got {cooldown_ms}")
         if not isfinite(edge_bps):
             raise ValueError(f"edge must be finite, got {edge_bps}")
         if self._configured:
