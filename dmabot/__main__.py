@@ -9,7 +9,8 @@ import time
 from dmabot.config import ConfigError, load_config
 
 USAGE = """usage: python -m dmabot [run] [ENV_FILE]     run the engine (ENV_FILE defaults to ./.env)
-       python -m dmabot sim [OPTIONS]         run the local Binance-compatible exchange simulator"""
+       python -m dmabot sim [OPTIONS]         run the local Binance-compatible exchange simulator
+       python -m dmabot replay FILE [OPTIONS] replay a recording through the pipeline and report"""
 
 
 class _UtcFormatter(logging.Formatter):
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "sim":
         from dmabot.sim import main as sim_main
         return sim_main(argv[1:])
+    if argv and argv[0] == "replay":
+        setup_logging("WARNING")
+        from dmabot.replay import main as replay_main
+        return replay_main(argv[1:])
     if argv and argv[0] == "run":
         argv = argv[1:]
     return run(argv)

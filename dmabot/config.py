@@ -334,6 +334,11 @@ def load_config(env_file: str | os.PathLike | None = None,
         source = str(path)
         raw.update({k: v for k, v in dotenv_values(path).items() if v is not None})
     raw.update({k: v for k, v in environ.items() if k in KEY_BY_NAME or k in FALLBACKS.values()})
+    return parse_config(raw, source)
+
+
+def parse_config(raw: Mapping[str, str], source: str = "") -> Config:
+    """Parse and check every key of `raw` (names as in an env file); unknown names are ignored."""
     values: dict[str, Any] = {}
     for key in KEYS:
         name = key.name
@@ -350,7 +355,7 @@ def load_config(env_file: str | os.PathLike | None = None,
             shown = mask(text) if key.secret else repr(text)
             raise ConfigError(f"{name}={shown} is not valid: {exc}") from None
     _check_together(values)
-    return Config(values=values, source=source, raw=raw)
+    return Config(values=values, source=source, raw=dict(raw))
 
 
 def _check_together(v: dict[str, Any]) -> None:

@@ -6,6 +6,8 @@ run and its replay fill the same orders at the same prices.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from dmabot._core.pipeline import Pipeline
 from dmabot._core.types import ExecReport, ExecStatus, Order, Side
 from dmabot.reactor import Reactor
@@ -13,9 +15,12 @@ from dmabot.reactor import Reactor
 
 class MockVenue:
     def __init__(self, reactor: Reactor, pipeline: Pipeline, index: int, name: str,
-                 latency_ms: float, fee_bps: float) -> None:
+                 latency_ms: float, fee_bps: float,
+                 on_report: Callable[[ExecReport], None] | None = None) -> None:
         self.reactor = reactor
         self.pipeline = pipeline
+        # where reports go: the pipeline, or a replay that also keeps its own books
+        self.report = on_report if on_report is not None else pipeline.on_exec
         self.index = index
         self.name = name
         self.latency_ns = int(latency_ms * 1e6)
@@ -23,7 +28,7 @@ class MockVenue:
         self._next_trade_id = 1
 
     def submit(self, order: Order) -> None:
-        self.pipeline.on_exec(ExecReport(order, order.ts, ExecStatus.ACK))
+        self.report(ExecReport(order, order.ts, ExecStatus.ACK))
         self.reactor.call_at(order.ts + self.latency_ns, self._match, order)
 
     def _match(self, order: Order) -> None:
@@ -34,9 +39,9 @@ class MockVenue:
         else:
             crosses, px = bid >= order.px, bid
         if not crosses:
-            self.pipeline.on_exec(ExecReport(order, ts, ExecStatus.EXPIRED))
+            self.report(ExecReport(order, ts, ExecStatus.EXPIRED))
             return
         trade_id = self._next_trade_id
         self._next_trade_id += 1
         fee = px * order.qty * self.fee_rate
-        self.pipeline.on_exec(ExecReport(order, ts, ExecStatus.FILLED, px, order.qty, fee, trade_id))
+        self.report(ExecReport(order, ts, ExecStatus.FILLED, px, order.qty, fee, trade_id))

@@ -2,11 +2,13 @@
 
 One thread. A `selectors.DefaultSelector` (epoll on Linux) for readiness, one heap of
 timers, and a cached loop time. Every callback, whether `call_soon`, `call_at` or
-`call_later`, is a timer keyed by ``(due_ns, priority, seq)``; a loop iteration runs the
-timers that were due when it started, in that order. Because a callback always runs at or
-after its due time and in key order, anything that stamps events with the due time of
-the callback that produced them (the mock feed does) sees the same interleaving of ticks
-and venue timers whether the clock is real or driven by a replay.
+`call_later`, is a timer keyed by ``(due_ns, priority, seq)``, and timers run strictly in
+that order: a loop iteration runs every timer due before its time, even ones scheduled
+during the iteration, and those due exactly at it that were scheduled before it began.
+Because a callback always runs at or after its due time and in key order, anything that
+stamps events with the due time of the callback that produced them (the mock feed does)
+sees the same interleaving of ticks and venue timers whether the clock is real or driven
+by a replay.
 
 The clock is injectable: `MonotonicClock` reads `time.monotonic_ns`; `ManualClock` only
 moves when told to, and the reactor advances it straight to the next timer instead of
@@ -15,7 +17,6 @@ sleeping, so tests and replay run as fast as the CPU allows.
 from __future__ import annotations
 
 import heapq
-import itertools
 import logging
 import selectors
 import signal
@@ -90,7 +91,7 @@ class Reactor:
         self.clock = clock if clock is not None else MonotonicClock()
         self._selector = selectors.DefaultSelector()
         self._timers: list[TimerHandle] = []
-        self._seq = itertools.count()
+        self._next_seq = 0
         self._now = self.clock.now_ns()
         self._stop_requested = False
         self._wakeup_r: socket.socket | None = None
@@ -111,7 +112,8 @@ class Reactor:
 
     # -- scheduling --------------------------------------------------------------------
     def call_at(self, due_ns: int, callback: Callable[..., Any], *args: Any, prio: int = PRIO_DEFAULT) -> TimerHandle:
-        handle = TimerHandle(int(due_ns), prio, next(self._seq), callback, args)
+        handle = TimerHandle(int(due_ns), prio, self._next_seq, callback, args)
+        self._next_seq += 1
         heapq.heappush(self._timers, handle)
         return handle
 
@@ -206,6 +208,24 @@ class Reactor:
             heapq.heappop(self._timers)
         return self._timers[0].due if self._timers else None
 
+    def advance_to(self, t_ns: int) -> None:
+        """Manual clock: run every timer due up to t_ns, in order, then stand at t_ns.
+
+        Timers due at the same instant run as one batch, as a live loop iteration would run
+        them; what they schedule for that instant runs next, before time moves on.
+        """
+        if not self.clock.virtual:
+            raise RuntimeError("advance_to needs a manual clock")
+        while True:
+            due = self.next_due()
+            if due is None or due > t_ns:
+                break
+            self.clock.advance_to(due)
+            self._now = max(self._now, due)
+            self._run_due_timers()
+        self.clock.advance_to(t_ns)
+        self._now = max(self._now, t_ns)
+
     def run(self) -> None:
         """Run until `stop()` or a stop signal; with a manual clock, until nothing is left.
 
@@ -259,22 +279,19 @@ class Reactor:
             callback()
 
     def _run_due_timers(self) -> None:
+        """Run timers strictly in (due, priority, seq) order, including ones the batch itself
+        schedules for earlier than now (a feed catching up); those it schedules for exactly
+        now (call_soon) wait for the next iteration, so I/O is polled between them."""
         now = self._now
         timers = self._timers
-        due_now = []
-        while timers and timers[0].due <= now:
-            handle = heapq.heappop(timers)
-            if not handle.cancelled:
-                due_now.append(handle)
-        for i, handle in enumerate(due_now):
-            if handle.cancelled:
-                continue
-            handle.callback(*handle.args)
-            if self._stop_requested:
-                # what did not run yet stays scheduled (a stop hook may still need it)
-                for rest in due_now[i + 1:]:
-                    heapq.heappush(timers, rest)
+        first_new_seq = self._next_seq
+        while timers and not self._stop_requested:
+            head = timers[0]
+            if head.due > now or (head.due == now and head.seq >= first_new_seq):
                 return
+            heapq.heappop(timers)
+            if not head.cancelled:
+                head.callback(*head.args)
 
     def close(self) -> None:
         self.restore_signal_handlers()

@@ -24,6 +24,7 @@ cdef class Pipeline:
     cdef readonly int32_t n_workers
     cdef readonly int32_t n_venues
     cdef readonly uint64_t ticks
+    cdef readonly int64_t first_ts
     cdef readonly int64_t last_ts
     cdef public object order_sink            # callable(Order); the gateways
     cdef list _workers                       # [strategy slot * n_workers + worker]

@@ -117,6 +117,8 @@ cdef class Pipeline:
         cdef Signal sig
         cdef StrategyWorker worker
         self.ticks += 1
+        if self.ticks == 1:
+            self.first_ts = t.ts
         self.last_ts = t.ts
         self._ticks_by_symbol[sym] += 1
         self._bid[sym] = t.bid
