@@ -20,6 +20,7 @@ from typing import IO, Any, Iterator, Mapping
 import ujson
 
 from dmabot._core.decode import SymbolTable
+from dmabot._core.positions import PositionBook
 from dmabot._core.replay import MdLineReader, ReadStop
 from dmabot._core.types import ExecReport, ExecStatus, Order, Side
 from dmabot.config import Config, ConfigError, load_config, parse_config
@@ -83,42 +84,45 @@ def chunks(f: IO[bytes], size: int) -> Iterator[bytes]:
 
 
 # -- report -----------------------------------------------------------------------------
-@dataclass
-class Book:
-    """Average-cost position of one (strategy, symbol, venue)."""
-    qty: float = 0.0
-    avg_px: float = 0.0
-    realized: float = 0.0
-    fees: float = 0.0
-    fills: int = 0
+class StrategyBooks:
+    """Positions per (strategy, symbol, venue): the core's PositionBook with one row per
+    (strategy, symbol), so the replay's per-strategy PnL is the engine's own arithmetic."""
 
-    def fill(self, side: int, px: float, qty: float, fee: float) -> None:
-        self.fees += fee
-        self.fills += 1
-        if self.qty == 0 or (self.qty > 0) == (side > 0):
-            self.avg_px = (self.avg_px * abs(self.qty) + px * qty) / (abs(self.qty) + qty)
-            self.qty += side * qty
-            return
-        closing = min(qty, abs(self.qty))
-        self.realized += closing * (px - self.avg_px) * (1 if self.qty > 0 else -1)
-        self.qty += side * qty
-        if abs(self.qty) < 1e-12:
-            self.qty, self.avg_px = 0.0, 0.0
-        elif (self.qty > 0) == (side > 0):
-            self.avg_px = px
+    def __init__(self, symbols: list[str], venues: list[str]) -> None:
+        self.symbols, self.venues = symbols, venues
+        self.book = PositionBook(len(STRATEGY_NAMES) * len(symbols), len(venues))
+        self.traded: set[tuple[int, int, int]] = set()     # (strategy, symbol, venue)
 
-    def unrealized(self, mark: float) -> float:
-        return (mark - self.avg_px) * self.qty if self.qty and mark else 0.0
+    def _row(self, strategy: int, sym: int) -> int:
+        return strategy * len(self.symbols) + sym
+
+    def fill(self, o: Order, report: ExecReport) -> None:
+        self.traded.add((o.strategy, o.sym, o.venue))
+        self.book.fill(self._row(o.strategy, o.sym), o.venue, o.side, report.fill_px, report.fill_qty, report.fee)
+
+    def mark(self, mids: list[float]) -> None:
+        for k in range(len(STRATEGY_NAMES)):
+            for sym, mid in enumerate(mids):
+                if mid > 0:
+                    self.book.mark(self._row(k, sym), mid)
+
+    def rows(self, strategy: int | None = None) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """(strategy, symbol, venue, position) of every book that traded."""
+        for k, sym, v in sorted(self.traded):
+            if strategy is None or k == strategy:
+                yield STRATEGY_NAMES[k], self.symbols[sym], self.venues[v], self.book.get(self._row(k, sym), v)
+
+    def equity(self, strategy: int) -> float:
+        return sum(p["realized"] - p["fees"] + p["unrealized"] for *_, p in self.rows(strategy))
 
 
 @dataclass
 class Report:
+    books: StrategyBooks
     ticks: int = 0
     signals: int = 0
     orders: int = 0
     fills: int = 0
-    books: dict[tuple[str, str, str], Book] = field(default_factory=dict)
-    marks: dict[str, float] = field(default_factory=dict)
     fill_latencies_ns: list[int] = field(default_factory=list)
     equity: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     malformed: int = 0
@@ -126,10 +130,6 @@ class Report:
     truncated_last_line: bool = False
     first_ts: int = 0
     last_ts: int = 0
-
-    def strategy_equity(self, strategy: str) -> float:
-        return sum(b.realized - b.fees + b.unrealized(self.marks.get(sym, 0.0))
-                   for (s, sym, _), b in self.books.items() if s == strategy)
 
     def max_drawdown(self, strategy: str) -> float:
         peak, worst = -math.inf, 0.0
@@ -144,28 +144,24 @@ class Report:
         def pct(q: float) -> float | None:
             return lat[min(len(lat) - 1, int(q * len(lat)))] / 1e6 if lat else None
 
-        def row(keys: tuple[str, ...], books: list[Book], marks: list[float]) -> dict[str, Any]:
-            realized = sum(b.realized for b in books)
-            unrealized = sum(b.unrealized(m) for b, m in zip(books, marks))
-            return {**dict(zip(("strategy", "symbol", "venue")[:len(keys)], keys)),
-                    "fills": sum(b.fills for b in books), "qty": sum(b.qty for b in books),
-                    "realized_pnl": realized, "unrealized_pnl": unrealized,
-                    "fees": sum(b.fees for b in books),
-                    "net_pnl": realized + unrealized - sum(b.fees for b in books)}
+        def totals(positions: list[dict[str, Any]]) -> dict[str, Any]:
+            realized = sum(p["realized"] for p in positions)
+            unrealized = sum(p["unrealized"] for p in positions)
+            fees = sum(p["fees"] for p in positions)
+            return {"fills": sum(p["fills"] for p in positions), "qty": sum(p["qty"] for p in positions),
+                    "realized_pnl": realized, "unrealized_pnl": unrealized, "fees": fees,
+                    "net_pnl": realized + unrealized - fees}
 
-        by_strategy: dict[str, list] = {}
-        for (s, sym, v), b in self.books.items():
-            by_strategy.setdefault(s, []).append((b, self.marks.get(sym, 0.0)))
+        rows = list(self.books.rows())
+        strategies = sorted({s for s, _, _, _ in rows})
         return {
             "ticks": self.ticks, "signals": self.signals, "orders": self.orders, "fills": self.fills,
             "duration_s": (self.last_ts - self.first_ts) / 1e9 if self.last_ts else 0.0,
-            "fees": sum(b.fees for b in self.books.values()),
-            "realized_pnl": sum(b.realized for b in self.books.values()),
-            "unrealized_pnl": sum(b.unrealized(self.marks.get(sym, 0.0)) for (_, sym, _), b in self.books.items()),
-            "by_strategy": [dict(row((s,), [b for b, _ in items], [m for _, m in items]),
-                                 max_drawdown=self.max_drawdown(s)) for s, items in sorted(by_strategy.items())],
-            "by_strategy_symbol_venue": [row(k, [b], [self.marks.get(k[1], 0.0)])
-                                         for k, b in sorted(self.books.items())],
+            **{k: v for k, v in totals([p for *_, p in rows]).items() if k in ("realized_pnl", "unrealized_pnl", "fees")},
+            "by_strategy": [{"strategy": s, **totals([p for n, _, _, p in rows if n == s]),
+                             "max_drawdown": self.max_drawdown(s)} for s in strategies],
+            "by_strategy_symbol_venue": [{"strategy": s, "symbol": sym, "venue": v, **totals([p])}
+                                         for s, sym, v, p in rows],
             "signal_to_fill_ms": {"count": len(lat), "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99),
                                   "max": lat[-1] / 1e6 if lat else None},
             "malformed_lines": self.malformed, "malformed_line_numbers": self.malformed_lines,
@@ -275,7 +271,7 @@ class Replay:
         self.pipeline.order_sink = lambda order: self.venues[order.venue].submit(order)
         self.reader = MdLineReader(self.pipeline, SymbolTable(self.symbols))
         self.verifier = Verifier() if verify else None
-        self.report = Report()
+        self.report = Report(StrategyBooks(self.symbols, self.venue_names))
         self.trades: list[tuple] | None = [] if keep_trades else None
         self._next_equity_ts = 0
         self._last_event_ts = 0      # latest ts of a recorded Sig/Ord/Exec line
@@ -285,25 +281,21 @@ class Replay:
         if report.status != ExecStatus.FILLED:
             return
         o: Order = report.order
-        key = (STRATEGY_NAMES[o.strategy], self.symbols[o.sym], self.venue_names[o.venue])
-        book = self.report.books.setdefault(key, Book())
-        book.fill(o.side, report.fill_px, report.fill_qty, report.fee)
+        self.report.books.fill(o, report)
         self.report.fills += 1
         self.report.fill_latencies_ns.append(report.ts - o.ts)
         if self.trades is not None:
-            self.trades.append((report.ts, o.order_id, key[0], key[1], key[2],
-                                "BUY" if o.side == Side.BUY else "SELL", report.fill_px, report.fill_qty,
-                                report.fee, report.trade_id))
-        self._sample_equity(report.ts, key[0])
+            self.trades.append((report.ts, o.order_id, STRATEGY_NAMES[o.strategy], self.symbols[o.sym],
+                                self.venue_names[o.venue], "BUY" if o.side == Side.BUY else "SELL",
+                                report.fill_px, report.fill_qty, report.fee, report.trade_id))
+        self._sample_equity(report.ts, o.strategy)
 
-    def _marks(self) -> dict[str, float]:
-        return {s: sum(self.pipeline.touch(i)) / 2 for i, s in enumerate(self.symbols)}
-
-    def _sample_equity(self, ts: int, strategy: str | None = None) -> None:
-        self.report.marks = self._marks()
-        names = [strategy] if strategy else sorted({k[0] for k in self.report.books})
-        for name in names:
-            self.report.equity.setdefault(name, []).append((ts, self.report.strategy_equity(name)))
+    def _sample_equity(self, ts: int, strategy: int | None = None) -> None:
+        books = self.report.books
+        books.mark([sum(self.pipeline.touch(i)) / 2 for i in range(len(self.symbols))])
+        kinds = [strategy] if strategy is not None else sorted({k for k, _, _ in books.traded})
+        for k in kinds:
+            self.report.equity.setdefault(STRATEGY_NAMES[k], []).append((ts, books.equity(k)))
 
     def run(self) -> Report:
         if not self.path.is_file():
@@ -365,6 +357,13 @@ class Replay:
 
     def _other_line(self, line: bytes, line_no: int) -> None:
         """A line the fast path did not take: another event, or a malformed one."""
+        if self.verifier is None and line.startswith(VERIFIED_TAGS):
+            # only its time matters here: spare a JSON parse per recorded event
+            start = line.find(b'"ts":') + 5
+            end = line.find(b",", start)
+            if start > 4 and line[start:end].isdigit():
+                self._last_event_ts = max(self._last_event_ts, int(line[start:end]))
+                return
         try:
             event = ujson.loads(line)
             ((tag, body),) = event.items()
