@@ -193,15 +193,13 @@ class RateLimit:
         return self.interval.ms * self.interval_num
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """One entry of a FULL order reply's ``fills``."""
+class _FillFloats:
+    """Float views of a fill's exact Decimal price, quantity and commission."""
 
+    __slots__ = ()
     price: Decimal
     qty: Decimal
     commission: Decimal
-    commission_asset: str
-    trade_id: int
 
     @property
     def price_f(self) -> float:
@@ -214,6 +212,17 @@ class Fill:
     @property
     def commission_f(self) -> float:
         return float(self.commission)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill(_FillFloats):
+    """One entry of a FULL order reply's ``fills``."""
+
+    price: Decimal
+    qty: Decimal
+    commission: Decimal
+    commission_asset: str
+    trade_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +310,7 @@ class OrderState:
 
 
 @dataclass(frozen=True, slots=True)
-class Trade:
+class Trade(_FillFloats):
     """One row of ``GET /api/v3/myTrades``."""
 
     symbol: str
@@ -321,18 +330,6 @@ class Trade:
     @property
     def side(self) -> Side:
         return Side.BUY if self.is_buyer else Side.SELL
-
-    @property
-    def price_f(self) -> float:
-        return float(self.price)
-
-    @property
-    def qty_f(self) -> float:
-        return float(self.qty)
-
-    @property
-    def commission_f(self) -> float:
-        return float(self.commission)
 
 
 @dataclass(frozen=True, slots=True)
