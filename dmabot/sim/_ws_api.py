@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dmabot.sim._limits import RequestWeight
+from dmabot.sim._rest import ApiError   # the same {"code","msg"} error as REST
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,6 @@ class RequestContext:
     """What a method handler may use besides its params; grows with trading (account, keys)."""
 
     now_ms: int
-
-
-class WsApiError(Exception):
-    def __init__(self, status: int, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.status = status
-        self.code = code
-        self.msg = msg
 
 
 @dataclass(frozen=True)
@@ -61,10 +54,10 @@ class WsApiSession:
             name, params = _method_and_params(request)
             method = self._methods.get(name)
             if method is None:
-                raise WsApiError(400, -1020, f"Unsupported operation: unknown method '{name}'.")
+                raise ApiError(400, -1020, f"Unsupported operation: unknown method '{name}'.")
             self._weight.add(method.weight, now_ms)
             result = method.handler(params, RequestContext(now_ms))
-        except WsApiError as exc:
+        except ApiError as exc:
             reply = {"id": request_id, "status": exc.status, "error": {"code": exc.code, "msg": exc.msg}}
         else:
             reply = {"id": request_id, "status": 200, "result": result}
@@ -76,9 +69,9 @@ def _parse_object(text: str) -> dict[str, Any]:
     try:
         request = json.loads(text)
     except ValueError as exc:
-        raise WsApiError(400, -1102, f"Malformed request: {exc}.") from None
+        raise ApiError(400, -1102, f"Malformed request: {exc}.") from None
     if not isinstance(request, dict):
-        raise WsApiError(400, -1102, "Malformed request: expected a JSON object.")
+        raise ApiError(400, -1102, "Malformed request: expected a JSON object.")
     return request
 
 
@@ -86,7 +79,7 @@ def _method_and_params(request: dict[str, Any]) -> tuple[str, Mapping[str, Any]]
     name = request.get("method")
     params = request.get("params", {})
     if not isinstance(name, str):
-        raise WsApiError(400, -1102, "Mandatory parameter 'method' was not sent, was empty/null, or malformed.")
+        raise ApiError(400, -1102, "Mandatory parameter 'method' was not sent, was empty/null, or malformed.")
     if not isinstance(params, dict):
-        raise WsApiError(400, -1102, "Mandatory parameter 'params' was not sent, was empty/null, or malformed.")
+        raise ApiError(400, -1102, "Mandatory parameter 'params' was not sent, was empty/null, or malformed.")
     return name, params
