@@ -151,3 +151,30 @@ def test_missing_empty_and_headerless_files_are_clear_errors(tmp_path):
     assert proc.returncode == 2 and "no Header line" in proc.stderr
     with pytest.raises(ReplayError):
         replay_config(tmp_path / "bare.jsonl", None, {})
+
+
+def test_md_numbers_read_back_exactly():
+    """The C reader's number parsing gives exactly float() of what the recorder wrote."""
+    from hypothesis import given, settings, strategies as st
+
+    from dmabot._core.decode import SymbolTable
+    from dmabot._core.jsonl import format_number
+    from dmabot._core.replay import MdLineReader, ReadStop
+    from dmabot.engine import build_pipeline
+
+    pipeline = build_pipeline(parse_config(HAND), record=False)
+    reader = MdLineReader(pipeline, SymbolTable(["XUSDT"]))
+    grid = st.builds(lambda n, k: n / 10**k, st.integers(1, 10**12), st.integers(0, 8))
+    prices = st.one_of(grid, st.floats(min_value=1e-9, max_value=1e9, allow_nan=False))
+
+    @settings(max_examples=500, deadline=None)
+    @given(bid=prices, spread=prices, qty=prices)
+    def check(bid, spread, qty):
+        ask = bid + spread
+        line = (f'{{"Md":{{"ts":1,"symbol":"XUSDT","bid":{format_number(bid)},"bid_qty":{format_number(qty)},'
+                f'"ask":{format_number(ask)},"ask_qty":{format_number(qty)},"u":7}}}}\n').encode()
+        stop, pos, _ = reader.feed(line, 0)
+        assert stop in (ReadStop.END, ReadStop.ORDERS) and pos == len(line)   # taken by the C path
+        assert pipeline.touch(0) == (bid, ask)
+
+    check()
