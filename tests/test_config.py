@@ -36,6 +36,25 @@ def test_mock_preset_loads():
     assert cfg.mock_venues[0].name == "fastex"
 
 
+@pytest.mark.parametrize("preset, mode", [("mock", Mode.MOCK), ("sandbox", Mode.BINANCE_SANDBOX),
+                                          ("mainnet", Mode.BINANCE_MAINNET)])
+def test_every_preset_loads_and_every_key_is_known_and_commented(preset, mode):
+    from pathlib import Path
+
+    from dmabot.config import KEY_BY_NAME
+    path = Path(__file__).resolve().parents[1] / "presets" / f"{preset}.env"
+    assert load_config(path, {}).feed_mode is mode
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line and not line.startswith("#"):
+            key = line.split("=", 1)[0]
+            assert key in KEY_BY_NAME, key
+            j = i - 1          # a key sits in a block of keys that a comment introduces
+            while j >= 0 and lines[j] and not lines[j].startswith("#"):
+                j -= 1
+            assert j >= 0 and lines[j].startswith("#"), f"{key} has no comment"
+
+
 @pytest.mark.parametrize("env, message", [
     ({"SYMBOLS": "BTCUSDT", "MAX_QPS": "0"}, "MAX_QPS='0' is not valid: expected a finite number > 0"),
     ({"SYMBOLS": "BTCUSDT", "MAX_NOTIONAL": "nan"}, "MAX_NOTIONAL='nan' is not valid"),
