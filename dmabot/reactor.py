@@ -241,7 +241,9 @@ class Reactor:
             self._stop_requested = False
 
     def run_once(self) -> bool:
-        """One iteration: poll I/O, then run the timers due at the iteration's start.
+        """One iteration: poll, read the clock, run the timers due by then, then the I/O
+        callbacks. Data read in this iteration is stamped with its time, so it comes after
+        every timer due by that time, the order a replay of the recorded data reproduces.
 
         Returns False when a manual-clock loop has no timers and no file descriptors left.
         """
@@ -249,25 +251,26 @@ class Reactor:
         if self.clock.virtual:
             if due is None and not self._selector.get_map():
                 return False
-            if due is not None:
+            # I/O already waiting happens now; only an idle loop jumps to the next timer
+            events = self._selector.select(0)
+            if not events and due is not None:
                 self.clock.advance_to(due)
-            timeout = 0.0
-        elif due is None:
-            timeout = None
         else:
-            timeout = max(0, due - self.clock.now_ns()) / 1e9
-        try:
-            events = self._selector.select(timeout)
-        except InterruptedError:  # pragma: no cover - PEP 475 retries select itself
-            events = []
+            timeout = None if due is None else max(0, due - self.clock.now_ns()) / 1e9
+            try:
+                events = self._selector.select(timeout)
+            except InterruptedError:  # pragma: no cover - PEP 475 retries select itself
+                events = []
         self._now = max(self._now, self.clock.now_ns())
+        self._run_due_timers()
         for key, mask in events:
+            if self._stop_requested:
+                break
             # an earlier callback of this batch may have removed or closed this one
             if mask & selectors.EVENT_READ:
                 self._call_registered(key.fileobj, 0)
             if mask & selectors.EVENT_WRITE:
                 self._call_registered(key.fileobj, 1)
-        self._run_due_timers()
         return True
 
     def _call_registered(self, fileobj: Any, which: int) -> None:

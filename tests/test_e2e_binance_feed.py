@@ -138,8 +138,9 @@ def ticks(m, symbol):
     return m.get(f"ticks_total_by_symbol{{symbol={symbol}}}", 0)
 
 
-def test_ticks_arrive_for_every_symbol_and_pings_are_answered(sim, engine_factory):
-    engine = engine_factory(sim)
+def test_ticks_arrive_for_every_symbol_and_pings_are_answered(sim, engine_factory, tmp_path):
+    record = tmp_path / "binance.jsonl"
+    engine = engine_factory(sim, RECORD_FILE=str(record), MR_COOLDOWN_MS="20", MR_EDGE_BPS="0")
     first = engine.wait(lambda m: ticks(m, "BTCUSDT") > 0 and ticks(m, "ETHUSDT") > 0, "ticks for both symbols")
     assert first["binance_ws_connected{venue=binance}"] == 1
     # the simulator pings every 0.5 s and drops a client silent for 1.5 s: 3 s later the
@@ -151,6 +152,12 @@ def test_ticks_arrive_for_every_symbol_and_pings_are_answered(sim, engine_factor
     assert later["binance_ws_bytes_received_total{venue=binance}"] > 0
     log = engine.stop()
     assert "stream open url=" in log and "summary ticks=" in log
+    # the recording replays exactly, with the venue's update ids
+    assert b'"u":0}' not in record.read_bytes().split(b"\n", 2)[1]
+    assert record.read_bytes().count(b'{"Ord"') > 0
+    replay = subprocess.run([sys.executable, "-m", "dmabot", "replay", str(record), "--verify"],
+                            capture_output=True, text=True, timeout=60)
+    assert replay.returncode == 0 and "verify: OK" in replay.stdout, replay.stdout + replay.stderr
 
 
 def test_dropped_connection_reconnects_and_ticks_resume(sim, engine_factory):
