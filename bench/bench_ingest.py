@@ -43,7 +43,7 @@ try:
 except ImportError:     # a bench-only extra
     picows = None
 try:
-    import aiofastnet   # picows >= 2 runs its TLS through this, when installed, by default
+    import aiofastnet  # picows >= 2 runs its TLS through this, when installed, by default
 except ImportError:
     aiofastnet = None
 

@@ -3,9 +3,11 @@
 One tick = ring pop, 3 strategies (one worker of each, by symbol shard, of 2 workers),
 position marking and counters; "with a signal" adds risk, router, an Order object and the
 order sink. Each round runs BATCH ticks; divide the reported times by BATCH for per-tick
-figures (printed after the table as ns/msg, one message being one tick, with the ratio). Run: pytest bench/ --benchmark-only
+figures (printed after the table as ns/msg, one message being one tick, with the ratio).
+Run: pytest bench/ --benchmark-only
 """
 import pytest
+from plain_pipeline import PlainPipeline
 
 from dmabot._core.mockfeed import MockFeed
 from dmabot._core.pipeline import Pipeline
@@ -13,7 +15,6 @@ from dmabot._core.ring import TickRing
 from dmabot._core.risk import RiskCheck
 from dmabot._core.router import Router
 from dmabot._core.strategy import MACrossover, MeanReversion, VolBreakout
-from plain_pipeline import PlainPipeline
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"]
 PRICES = [60000.0, 3000.0, 150.0, 600.0]

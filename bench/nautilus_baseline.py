@@ -82,7 +82,6 @@ def _nautilus():
     """The backtest function, with NautilusTrader imported and the strategy class defined
     on first use (pytest collects bench/ without NautilusTrader)."""
     import numpy as np
-
     from nautilus_trader.backtest.engine import BacktestEngine
     from nautilus_trader.config import BacktestEngineConfig, LoggingConfig, StrategyConfig
     from nautilus_trader.model.currencies import USDT

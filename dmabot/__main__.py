@@ -38,7 +38,7 @@ def run(argv: list[str]) -> int:
         print(f"dmabot: config error: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level)
-    from dmabot.engine import Engine     # after logging: building the engine logs
+    from dmabot.engine import Engine  # after logging: building the engine logs
 
     try:
         Engine(config).run()

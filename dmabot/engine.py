@@ -21,8 +21,8 @@ from dmabot.gateway_mock import MockVenue
 from dmabot.metrics import build_registry
 from dmabot.metrics_http import MetricsServer, render_registry
 from dmabot.reactor import Reactor
-from dmabot.transport import TransportError
 from dmabot.recorder import Recorder
+from dmabot.transport import TransportError
 
 log = logging.getLogger("dmabot.engine")
 

@@ -18,7 +18,12 @@ from urllib.parse import urlsplit
 import ujson
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
-    AcceptConnection, CloseConnection, RejectConnection, RejectData, Request, TextMessage,
+    AcceptConnection,
+    CloseConnection,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
 )
 from wsproto.utilities import LocalProtocolError
 

@@ -117,7 +117,8 @@ class Reactor:
         heapq.heappush(self._timers, handle)
         return handle
 
-    def call_later(self, delay_ns: int, callback: Callable[..., Any], *args: Any, prio: int = PRIO_DEFAULT) -> TimerHandle:
+    def call_later(self, delay_ns: int, callback: Callable[..., Any], *args: Any,
+                   prio: int = PRIO_DEFAULT) -> TimerHandle:
         return self.call_at(self._now + max(0, int(delay_ns)), callback, *args, prio=prio)
 
     def call_soon(self, callback: Callable[..., Any], *args: Any, prio: int = PRIO_DEFAULT) -> TimerHandle:

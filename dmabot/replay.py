@@ -157,7 +157,8 @@ class Report:
         return {
             "ticks": self.ticks, "signals": self.signals, "orders": self.orders, "fills": self.fills,
             "duration_s": (self.last_ts - self.first_ts) / 1e9 if self.last_ts else 0.0,
-            **{k: v for k, v in totals([p for *_, p in rows]).items() if k in ("realized_pnl", "unrealized_pnl", "fees")},
+            **{k: v for k, v in totals([p for *_, p in rows]).items()
+               if k in ("realized_pnl", "unrealized_pnl", "fees")},
             "by_strategy": [{"strategy": s, **totals([p for n, _, _, p in rows if n == s]),
                              "max_drawdown": self.max_drawdown(s)} for s in strategies],
             "by_strategy_symbol_venue": [{"strategy": s, "symbol": sym, "venue": v, **totals([p])}

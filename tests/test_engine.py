@@ -136,7 +136,8 @@ def test_metrics_page_has_the_seed_names_and_passes_promtool(tmp_path):
         "signals_total_by{", 'exec_reports_total{status="ack",venue="fastex"}',
         'inventory_qty{symbol="BTCUSDT",venue="fastex"}', "pnl_realized{", "pnl_unrealized{",
         "orders_total{", "risk_rejections_total{", "ring_dropped_total 0.0",
-        "signal_to_ack_latency_seconds_bucket{", 'strategy_shard{strategy="ma_crossover",symbol="ETHUSDT",worker="1"} 1.0',
+        "signal_to_ack_latency_seconds_bucket{",
+        'strategy_shard{strategy="ma_crossover",symbol="ETHUSDT",worker="1"} 1.0',
     ):
         assert needle in page, needle
     count = [line for line in page.splitlines() if line.startswith("signal_to_ack_latency_seconds_count")]

@@ -98,7 +98,7 @@ def test_quotes_on_the_grids(start, tick_size, vol_bps, seed, notional):
     feed = MockFeed(start, tick_size, vol_bps, seed, notional)
     assert (feed.tick_size, feed.vol, feed.notional) == (tick_size, vol_bps / 1e4, notional)
     scale = round(1 / tick_size)
-    for ts, sym, bid, bid_qty, ask, ask_qty, update_id in run(feed, [(0, 500)]):
+    for _, sym, bid, bid_qty, ask, ask_qty, _ in run(feed, [(0, 500)]):
         assert 0 <= sym < len(start)
         assert math.isfinite(bid) and math.isfinite(ask)
         assert bid > 0

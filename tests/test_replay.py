@@ -34,7 +34,8 @@ def replay_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def tagged(path: Path, *tags: str) -> list[bytes]:
-    return [line for line in path.read_bytes().splitlines() if line.startswith(tuple(f'{{"{t}"'.encode() for t in tags))]
+    prefixes = tuple(f'{{"{t}"'.encode() for t in tags)
+    return [line for line in path.read_bytes().splitlines() if line.startswith(prefixes)]
 
 
 def test_replay_reproduces_signals_orders_and_positions(tmp_path):
@@ -155,7 +156,8 @@ def test_missing_empty_and_headerless_files_are_clear_errors(tmp_path):
 
 def test_md_numbers_read_back_exactly():
     """The C reader's number parsing gives exactly float() of what the recorder wrote."""
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     from dmabot._core.decode import SymbolTable
     from dmabot._core.jsonl import format_number

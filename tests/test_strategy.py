@@ -12,10 +12,10 @@ from collections import deque
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import MACrossoverRef, MeanReversionRef, VolBreakoutRef
 
 from dmabot._core.strategy import MACrossover, MeanReversion, StrategyWorker, VolBreakout
 from dmabot._core.types import Side, StrategyKind
-from reference import MACrossoverRef, MeanReversionRef, VolBreakoutRef
 
 BUY, SELL = int(Side.BUY), int(Side.SELL)
 T0 = 1_700_000_000_000_000_000      # a realistic clock origin in ns
@@ -175,7 +175,7 @@ def exact_window_refs(ticks, outputs, window, include_current):
     """For each signal: (its ref, the exact mean of the window it was compared with)."""
     history = [deque(maxlen=window) for _ in range(3)]
     pairs = []
-    for (ts, s, bid, ask), out in zip(ticks, outputs):
+    for (_, s, bid, ask), out in zip(ticks, outputs):
         mid = (bid + ask) * 0.5
         if include_current:
             history[s].append(mid)

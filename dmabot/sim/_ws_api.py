@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dmabot.sim._limits import RequestWeight
-from dmabot.sim._rest import ApiError   # the same {"code","msg"} error as REST
+from dmabot.sim._rest import ApiError  # the same {"code","msg"} error as REST
 
 
 @dataclass(frozen=True)
