@@ -147,3 +147,14 @@ def test_metrics_page_has_the_seed_names_and_passes_promtool(tmp_path):
     assert promtool, "promtool not found: install the Debian package `prometheus`"
     check = subprocess.run([promtool, "check", "metrics"], input=page.encode(), capture_output=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_secrets_stay_out_of_the_recording_and_the_metrics(tmp_path, caplog):
+    secret, key = "s3cr3t-never-anywhere", "k3y-never-anywhere"
+    caplog.set_level("DEBUG")
+    engine = run_engine(tmp_path, 0.2, BINANCE_API_SECRET=secret, BINANCE_API_KEY=key)
+    page = generate_latest(build_registry(engine)).decode()
+    recording = (tmp_path / "events.jsonl").read_text()
+    for text in (page, recording, caplog.text, repr(engine.config)):
+        assert secret not in text and key not in text
+    assert "binance_api_secret=<set>" in caplog.text
