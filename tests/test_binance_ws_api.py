@@ -1,0 +1,88 @@
+"""The WebSocket API session, sans-IO: requests, replies matched by id, user data events,
+the subscription's life across terminations and reconnects. Samples from SPOT_API.md."""
+import json
+from pathlib import Path
+
+import pytest
+
+from dmabot.binance import Credentials
+from dmabot.binance.events import EventStreamTerminated, ExecutionReport, ServerShutdown
+from dmabot.binance.ws_api import SUBSCRIBE_METHOD, Reply, Subscription, Unmatched, WsApiSession
+
+SAMPLES = Path(__file__).parent / "data" / "binance"
+# the documented test key of SPOT_API.md section 4 (not a real account's)
+API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+
+
+def sample(*parts: str) -> str:
+    return (SAMPLES.joinpath(*parts)).read_text()
+
+
+@pytest.fixture
+def session() -> WsApiSession:
+    return WsApiSession(Credentials(API_KEY, SECRET), id_prefix="uds-")
+
+
+def test_subscribe_request_is_the_documented_one(session):
+    assert session.needs_subscribe
+    text = session.subscribe_user_data(1795858200000)
+    assert json.loads(text) == json.loads(sample("ws_api", "user_data_subscribe_signature_request.json"))
+    assert session.subscription is Subscription.PENDING and not session.needs_subscribe
+    assert session.pending_requests == {"uds-1": SUBSCRIBE_METHOD}
+
+
+def test_subscribe_reply_activates_then_events_flow(session):
+    session.subscribe_user_data(1795858200000)
+    reply = session.receive_text(sample("ws_api", "user_data_subscribe_response.json"))
+    assert isinstance(reply, Reply) and reply.method == SUBSCRIBE_METHOD and reply.response.ok
+    assert (session.subscription, session.subscription_id) == (Subscription.ACTIVE, 0)
+    assert session.pending_requests == {}
+    for name in ("execution_report_new.json", "execution_report_partially_filled.json",
+                 "execution_report_filled.json"):
+        event = session.receive_text(sample("user_data", name))
+        assert isinstance(event, ExecutionReport) and event.subscription_id == 0
+
+
+def test_terminated_stream_asks_for_a_new_subscription(session):
+    session.subscribe_user_data(1)
+    session.receive_text(sample("ws_api", "user_data_subscribe_response.json"))
+    event = session.receive_text(sample("user_data", "event_stream_terminated.json"))
+    assert isinstance(event, EventStreamTerminated)
+    assert session.needs_subscribe and session.subscription_id is None
+
+
+def test_failed_subscribe_can_be_retried(session):
+    session.subscribe_user_data(1)
+    error = json.loads(sample("ws_api", "error_invalid_signature.json"))
+    error["id"] = "uds-1"
+    reply = session.receive_text(json.dumps(error))
+    assert isinstance(reply, Reply) and not reply.response.ok
+    assert reply.response.error.code == -1022
+    assert session.needs_subscribe
+
+
+def test_connection_lost_makes_pending_requests_unknown_and_drops_the_subscription(session):
+    session.subscribe_user_data(1)
+    session.receive_text(sample("ws_api", "user_data_subscribe_response.json"))
+    session.request("order.place", {"symbol": "BTCUSDT"}, signed_at_ms=2)
+    session.request("time")
+    assert sorted(session.connection_lost()) == ["order.place", "time"]
+    assert session.needs_subscribe and session.pending_requests == {}
+
+
+def test_unsigned_and_signed_requests(session):
+    request_id, text = session.request("time")
+    assert json.loads(text) == {"id": request_id, "method": "time"}
+    _, text = session.request("order.status", {"symbol": "BTCUSDT", "orderId": 7}, signed_at_ms=1645423376532)
+    params = json.loads(text)["params"]
+    assert list(params) == ["apiKey", "orderId", "symbol", "timestamp", "signature"]
+    assert params["orderId"] == 7 and SECRET not in text
+
+
+def test_server_shutdown_unknown_replies_and_garbage(session):
+    assert isinstance(session.receive_text(sample("ws_api", "server_shutdown.json")), ServerShutdown)
+    stray = session.receive_text('{"id":"nope","status":200,"result":{}}')
+    assert isinstance(stray, Unmatched) and "unknown request id" in stray.why
+    assert isinstance(session.receive_text("{not json"), Unmatched)
+    assert isinstance(session.receive_text('{"id":1}'), Unmatched)
