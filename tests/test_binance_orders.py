@@ -173,7 +173,7 @@ def test_sell_with_quote_commission_and_bnb_commission(registry):
     sell = registry.register(order(8, ETH, Side.SELL, 3150.0, 0.05), "cid-sell", Decimal("0.05"), T0)
     fill = event("user_data/execution_report_filled.json", s="ETHUSDT", c="cid-sell", i=77, S="SELL", t=1,
                  l="0.05000000", z="0.05000000", q="0.05000000", L="3150.00000000", n="0.15750000", N="USDT")
-    (ack, filled) = registry.on_execution_report(fill, T0 + 3)
+    (_, filled) = registry.on_execution_report(fill, T0 + 3)
     assert filled.fill_qty == 0.05 and filled.fee == pytest.approx(0.1575) and sell.base_delta == Decimal("-0.05")
     other = registry.register(order(9, ETH, Side.SELL, 3150.0, 0.05), "cid-bnb", Decimal("0.05"), T0)
     fill = event("user_data/execution_report_filled.json", s="ETHUSDT", c="cid-bnb", i=78, S="SELL", t=2,

@@ -127,7 +127,7 @@ def test_bad_quantity_and_symbol_are_refused(creds):
 # --- the other requests (h11 client side) ---------------------------------------------------
 
 def signed_target(target: bytes) -> list[tuple[str, str]]:
-    path, _, query = target.partition(b"?")
+    _, _, query = target.partition(b"?")
     return verify(query)
 
 
@@ -154,7 +154,7 @@ def test_rest_requests(creds):
 
 
 def test_server_time_is_public(creds):
-    request, body = serve(RestRequests(HOST, creds).server_time())
+    request, _ = serve(RestRequests(HOST, creds).server_time())
     assert request.target == b"/api/v3/time" and b"x-mbx-apikey" not in dict(request.headers)
 
 
@@ -176,3 +176,11 @@ def test_ed25519_template_equals_signed_query():
         Side.BUY, OrderType.LIMIT, TimeInForce.GTC, "0.002", "91250", CID, TS)
     # Ed25519 signatures are deterministic, so the two must match byte for byte.
     assert body.decode() == signed_query(params, creds, TS, 5000)
+
+
+def test_exchange_info_requests(creds):
+    request, _ = serve(RestRequests(HOST, creds).exchange_info(["BTCUSDT", "ETHUSDT"]))
+    assert request.target == b"/api/v3/exchangeInfo?symbols=%5B%22BTCUSDT%22%2C%22ETHUSDT%22%5D"
+    assert b"x-mbx-apikey" not in dict(request.headers)
+    request, _ = serve(RestRequests(HOST, creds).exchange_info())
+    assert request.target == b"/api/v3/exchangeInfo"

@@ -104,7 +104,8 @@ class ClientOrderIdFactory:
         if head is None:
             if not 0 <= order.strategy < 36:
                 raise ClientOrderIdError(f"strategy {order.strategy} does not fit one base36 digit")
-            head = self._heads[key] = f"{self._prefix}{_DIGITS[order.strategy]}{base36(order.worker)}-{base36(order.sym)}-"
+            head = f"{self._prefix}{_DIGITS[order.strategy]}{base36(order.worker)}-{base36(order.sym)}-"
+            self._heads[key] = head
         text = f"{head}{base36(order.signal_id)}-{base36(order.order_id)}"
         if len(text) > MAX_LEN:
             raise ClientOrderIdError(f"client order id {text!r} is {len(text)} characters; Binance allows {MAX_LEN}")

@@ -244,7 +244,7 @@ class OrderRegistry:
         tracked = self._find(event.order_id, event.order_client_id)
         if tracked is None:
             return []
-        fills = ()
+        fills: tuple[_Fill, ...] = ()
         if event.exec_type is ExecType.TRADE and event.trade_id is not None:
             fills = (
                 _Fill(event.trade_id, event.last_price, event.last_qty, event.commission, event.commission_asset),

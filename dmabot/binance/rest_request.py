@@ -21,7 +21,9 @@ through h11's client side: they are not on the hot path, and h11 checks their fr
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Sequence
 
 import h11
 
@@ -193,6 +195,11 @@ class RestRequests:
     def server_time(self) -> bytes:
         """``GET /api/v3/time`` (public, weight 1)."""
         return self._request("GET", "/api/v3/time", "", signed=False)
+
+    def exchange_info(self, symbols: Sequence[str] = ()) -> bytes:
+        """``GET /api/v3/exchangeInfo`` (public, weight 20), for `symbols` or all of them."""
+        query = encode_query([("symbols", json.dumps(list(symbols), separators=(",", ":")))]) if symbols else ""
+        return self._request("GET", "/api/v3/exchangeInfo", query, signed=False)
 
     def open_orders(self, symbol: str, timestamp_ms: int) -> bytes:
         """``GET /api/v3/openOrders?symbol=`` (weight 6; without a symbol it costs 80, so none)."""
