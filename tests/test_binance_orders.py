@@ -304,3 +304,24 @@ def test_transition_table_shape():
     assert finals == {LocalStatus.FILLED, LocalStatus.CANCELED, LocalStatus.EXPIRED, LocalStatus.REJECTED}
     assert LocalStatus.UNKNOWN in TRANSITIONS[LocalStatus.PENDING_NEW]
     assert LocalStatus.PENDING_NEW not in set().union(*TRANSITIONS.values())   # nothing goes back
+
+
+def test_reports_drive_the_pipeline_to_the_account_inventory(registry):
+    """The reports go straight into pipeline.on_exec; replays change nothing there either."""
+    from dmabot._core.pipeline import Pipeline
+    from dmabot._core.risk import RiskCheck
+    from dmabot._core.router import Router
+    from dmabot._core.strategy import MeanReversion
+
+    pipeline = Pipeline(["BTCUSDT", "ETHUSDT", "BNBUSDT"], [[MeanReversion(3, 0, 1.0, 5.0, 0.0, window=10)]],
+                        RiskCheck(0.0, 1e6, 1e9, 1e6), Router(3, [10.0], [5.0]), ["binance"], record=False)
+    place_btc(registry)
+    names = ["new", "partially_filled", "filled"]
+    for name in names + names:
+        for report in registry.on_execution_report(event(f"user_data/execution_report_{name}.json"), T0):
+            pipeline.on_exec(report)
+    position = pipeline.positions.get(BTC, 0)
+    assert position["qty"] == pytest.approx(0.001998, abs=1e-15)          # what the account holds
+    assert position["fees"] == pytest.approx(0.000002 * 91250)
+    assert pipeline.exec_counts() == {(0, ExecStatus.ACK): 1, (0, ExecStatus.PARTIALLY_FILLED): 1,
+                                      (0, ExecStatus.FILLED): 1}
