@@ -184,3 +184,9 @@ def test_exchange_info_requests(creds):
     assert b"x-mbx-apikey" not in dict(request.headers)
     request, _ = serve(RestRequests(HOST, creds).exchange_info())
     assert request.target == b"/api/v3/exchangeInfo"
+
+
+@pytest.mark.parametrize("recv_window", [0, 60_001, True])
+def test_recv_window_is_checked_once(creds, recv_window):
+    with pytest.raises(RequestError):
+        OrderTemplate(HOST, "BTCUSDT", creds, recv_window_ms=recv_window)
