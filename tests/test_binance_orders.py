@@ -8,6 +8,8 @@ import pathlib
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dmabot._core.types import ExecStatus, Order, Side
 from dmabot.binance import (
@@ -325,3 +327,43 @@ def test_reports_drive_the_pipeline_to_the_account_inventory(registry):
     assert position["fees"] == pytest.approx(0.000002 * 91250)
     assert pipeline.exec_counts() == {(0, ExecStatus.ACK): 1, (0, ExecStatus.PARTIALLY_FILLED): 1,
                                       (0, ExecStatus.FILLED): 1}
+
+
+SOURCES = [
+    ("rest", "rest/order_limit_result_new.json"),
+    ("stream", "user_data/execution_report_new.json"),
+    ("stream", "user_data/execution_report_partially_filled.json"),
+    ("stream", "user_data/execution_report_filled.json"),
+    ("query", "rest/query_order.json"),
+    ("trades", "rest/my_trades.json"),
+]
+
+
+def deliver(registry, source, name, now):
+    if source == "rest":
+        return registry.on_order_response(parse_order_response(load(name)), now)
+    if source == "stream":
+        return registry.on_execution_report(event(name), now)
+    if source == "query":
+        return registry.on_order_state(parse_order(load(name)), now)
+    return [r for trade in parse_my_trades(load(name)) for r in registry.on_trade(trade, now)]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(range(len(SOURCES))), min_size=1, max_size=14).map(lambda xs: xs + [0, 1, 2, 3]),
+       st.randoms(use_true_random=False))
+def test_any_order_and_any_repeats_give_the_same_result(sequence, rng):
+    """Whatever order the facts come in and however often: one ACK, each fill once, FILLED last."""
+    info = parse_exchange_info(load("rest/exchange_info_btcusdt_ethusdt.json"))
+    registry = OrderRegistry([info.rules("BTCUSDT")])
+    t = place_btc(registry)
+    rng.shuffle(sequence)
+    reports = []
+    for i in sequence:
+        # myTrades needs the orderId, which only the other sources give
+        reports += deliver(registry, *SOURCES[i], T0 + len(reports))
+    reports += deliver(registry, *SOURCES[5], T0 + 99)
+    assert statuses(reports) == ["ACK", "PARTIALLY_FILLED", "FILLED"]
+    assert sorted(r.trade_id for r in reports[1:]) == [5290010877, 5290011350]
+    assert t.status is LocalStatus.FILLED and t.filled_qty == Decimal("0.002")
+    assert t.base_delta == Decimal("0.001998") and registry.commissions == {"BTC": Decimal("0.000002")}
