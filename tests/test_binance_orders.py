@@ -367,3 +367,16 @@ def test_any_order_and_any_repeats_give_the_same_result(sequence, rng):
     assert sorted(r.trade_id for r in reports[1:]) == [5290010877, 5290011350]
     assert t.status is LocalStatus.FILLED and t.filled_qty == Decimal("0.002")
     assert t.base_delta == Decimal("0.001998") and registry.commissions == {"BTC": Decimal("0.000002")}
+
+
+def test_order_seen_alive_after_an_inferred_rejection(registry):
+    """-2013 asked too early (the query endpoint lags the engine): the order was live after all."""
+    t = place_btc(registry)
+    registry.on_outcome_unknown(t.client_order_id, T0 + 1)
+    assert statuses(registry.on_not_found(t.client_order_id, T0 + 2)) == ["REJECTED"]
+    assert registry.on_execution_report(event("user_data/execution_report_new.json"), T0 + 3) == []
+    assert registry.alive_after_reject() == [t] and t.venue_order_id == 52874619233   # cancel it by orderId
+    # it traded: the engine's inventory follows the account, the status stays what it was told
+    reports = registry.on_execution_report(event("user_data/execution_report_partially_filled.json"), T0 + 4)
+    assert statuses(reports) == ["PARTIALLY_FILLED"] and t.status is LocalStatus.REJECTED
+    assert t.base_delta == Decimal("0.0008") - Decimal("0.0000008")

@@ -19,7 +19,10 @@ replayed or duplicated event changes nothing, and the cumulative quantity can ne
 order's quantity nor the final quantity the exchange reported. A terminal CANCELED/EXPIRED is
 reported to the engine only once the fills it includes have been applied, so the engine always
 sees its fills first. UNKNOWN (timeout, 5xx, -1007) is left only by a venue fact: the registry
-never asks for a resend (pitfall 8).
+never asks for a resend (pitfall 8). A REJECTED that was inferred (``-2013`` from a query asked
+before the exchange's database caught up) can be contradicted by a later event; such an order
+is flagged in `OrderRegistry.alive_after_reject` for the gateway to cancel, and its fills are
+still applied, so inventory stays true.
 
 Each change becomes the engine's `ExecReport` for ``pipeline.on_exec``: ACK once the venue has
 the order, one PARTIALLY_FILLED/FILLED per fill, then CANCELED/EXPIRED/REJECTED. Fill
@@ -121,6 +124,7 @@ class TrackedOrder:
         "trade_ids",
         "acked",
         "final_reported",
+        "alive_after_reject",
         "updated_ns",
     )
 
@@ -139,6 +143,7 @@ class TrackedOrder:
         self.trade_ids: set[int] = set()
         self.acked = False
         self.final_reported = False
+        self.alive_after_reject = False  # the venue showed the order after it was reported REJECTED
         self.updated_ns = now_ns
 
     @property
@@ -203,6 +208,10 @@ class OrderRegistry:
     def awaiting_fills(self) -> list[TrackedOrder]:
         """Final orders whose fills lag: fetch ``myTrades?orderId=`` for each."""
         return [t for t in self._by_client_id.values() if t.awaiting_fills]
+
+    def alive_after_reject(self) -> list[TrackedOrder]:
+        """Orders reported REJECTED that the venue later showed alive: cancel each by orderId."""
+        return [t for t in self._by_client_id.values() if t.alive_after_reject]
 
     def open_orders(self) -> list[TrackedOrder]:
         return [t for t in self._by_client_id.values() if not t.status.is_final]
@@ -353,12 +362,16 @@ class OrderRegistry:
         if venue_order_id is not None and tracked.venue_order_id is None:
             tracked.venue_order_id = venue_order_id
             self._by_venue_id[venue_order_id] = tracked
+        if tracked.status is _S.REJECTED and (new_fills or status in _LIVE):
+            # REJECTED was inferred (a -2013 asked too early, an ambiguous error) yet the order
+            # lives. Its fills still count, so inventory stays true; the gateway must cancel it.
+            tracked.alive_after_reject = True
         reports: list[ExecReport] = []
         moved = status is not None and self._transition(tracked, status, now_ns)
         if moved and tracked.status.is_final:
             tracked.final_qty = cum_qty if cum_qty is not None else tracked.filled_qty
         # ACK once the venue has shown it has the order; it precedes every other report.
-        if not tracked.acked and ((moved and tracked.status is not _S.REJECTED) or new_fills):
+        if not tracked.acked and (moved or new_fills) and tracked.status is not _S.REJECTED:
             tracked.acked = True
             reports.append(ExecReport(tracked.order, now_ns, ExecStatus.ACK))
         if cum_qty is not None and cum_qty > tracked.venue_cum_qty:
@@ -401,7 +414,8 @@ class OrderRegistry:
             seen.add(fill.trade_id)
             filled += fill.qty
             new.append(fill)
-        ceiling = tracked.qty if tracked.final_qty is None else tracked.final_qty
+        # A REJECTED order's zero is what the engine inferred; if it traded, the venue was right.
+        ceiling = tracked.qty if tracked.final_qty is None or tracked.status is _S.REJECTED else tracked.final_qty
         if status is not None and status.is_final and status in TRANSITIONS[tracked.status] and cum_qty is not None:
             ceiling = cum_qty
         if filled > ceiling:
