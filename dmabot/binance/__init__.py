@@ -1,4 +1,5 @@
-"""Binance Spot order entry, sans-IO: request signing, symbol filters, typed replies and events.
+"""Binance Spot order entry, sans-IO: request signing, symbol filters, typed replies and events,
+prepared order requests, the REST connection, the server clock and the local order registry.
 
 No sockets and no clock reads: callers pass timestamps in and get strings, dicts and records
 out, so the same code serves the live gateway, the simulator and the tests.
@@ -13,6 +14,8 @@ out, so the same code serves the live gateway, the simulator and the tests.
     event = parse_ws_api_message(json.loads(frame))           # ExecutionReport, WsApiResponse, ...
 """
 
+from dmabot.binance.client_order_id import ClientOrderId, ClientOrderIdError, ClientOrderIdFactory
+from dmabot.binance.clock import ClockState, RetryDecision, ServerClock, TimeSample, parse_server_time
 from dmabot.binance.events import (
     Account,
     AccountPosition,
@@ -74,6 +77,18 @@ from dmabot.binance.filters import (
     parse_exchange_info,
     to_decimal,
 )
+from dmabot.binance.orders import LocalStatus, OrderRegistry, TrackedOrder, VenueInconsistency
+from dmabot.binance.rest_protocol import (
+    ConnectionClosedError,
+    ConnectionState,
+    FailureReason,
+    RateLimitState,
+    RateLimitStatus,
+    RequestFailed,
+    Response,
+    RestConnection,
+)
+from dmabot.binance.rest_request import OrderTemplate, PreparedHmac, RequestError, RestRequests
 from dmabot.binance.signing import (
     API_KEY_HEADER,
     Credentials,
@@ -93,39 +108,62 @@ __all__ = [
     "Balance",
     "BalanceUpdate",
     "CancelResponse",
+    "ClientOrderId",
+    "ClientOrderIdError",
+    "ClientOrderIdFactory",
+    "ClockState",
     "CommissionRates",
+    "ConnectionClosedError",
+    "ConnectionState",
     "Credentials",
     "ErrorCode",
     "EventStreamTerminated",
     "ExchangeInfo",
     "ExecType",
     "ExecutionReport",
+    "FailureReason",
+    "Fill",
     "FilterName",
     "FilterReject",
-    "Fill",
     "KeyType",
+    "LocalStatus",
     "LotSize",
     "NotionalFilter",
+    "OrderRegistry",
     "OrderResponse",
     "OrderState",
     "OrderStatus",
+    "OrderTemplate",
     "OrderType",
     "ParseError",
     "PercentPriceFilter",
+    "PreparedHmac",
     "PriceFilter",
     "RateLimit",
     "RateLimitInterval",
+    "RateLimitState",
+    "RateLimitStatus",
     "RateLimitType",
+    "RequestError",
+    "RequestFailed",
     "RespType",
+    "Response",
+    "RestConnection",
+    "RestRequests",
+    "RetryDecision",
+    "ServerClock",
     "ServerShutdown",
     "Side",
     "SigningError",
     "SymbolRules",
     "TimeInForce",
+    "TimeSample",
+    "TrackedOrder",
     "Trade",
     "UnknownEvent",
     "UnknownSymbol",
     "UserEvent",
+    "VenueInconsistency",
     "WsApiResponse",
     "ceil_to_grid",
     "coerce_side",
@@ -144,6 +182,7 @@ __all__ = [
     "parse_order",
     "parse_order_response",
     "parse_rate_limits",
+    "parse_server_time",
     "parse_user_event",
     "parse_ws_api_message",
     "parse_ws_api_response",
