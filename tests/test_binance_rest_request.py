@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dmabot.binance import Credentials, OrderType, RespType, Side, TimeInForce, signed_query
-from dmabot.binance.rest_request import OrderTemplate, PreparedHmac, RequestError, RestRequests
+from dmabot.binance.rest_request import OrderTemplate, RequestError, RestRequests
+from dmabot.binance.signing import PreparedHmac
 
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"

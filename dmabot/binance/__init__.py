@@ -88,11 +88,12 @@ from dmabot.binance.rest_protocol import (
     Response,
     RestConnection,
 )
-from dmabot.binance.rest_request import OrderTemplate, PreparedHmac, RequestError, RestRequests
+from dmabot.binance.rest_request import OrderTemplate, RequestError, RestRequests
 from dmabot.binance.signing import (
     API_KEY_HEADER,
     Credentials,
     KeyType,
+    PreparedHmac,
     SigningError,
     encode_query,
     signed_query,

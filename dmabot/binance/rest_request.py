@@ -21,7 +21,6 @@ through h11's client side: they are not on the hot path, and h11 checks their fr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -57,31 +56,6 @@ class RequestError(ValueError):
     """A request that Binance would reject for its shape (bad value text, missing price, ...)."""
 
 
-class PreparedHmac:
-    """HMAC-SHA256 with the key's inner and outer pad states hashed once (RFC 2104).
-
-    Per message this is two ``copy()``+``update()`` calls on C hash objects, about a third
-    of the cost of ``hmac.new(key, msg, sha256)``, which rehashes both pads every time.
-    """
-
-    __slots__ = ("_inner", "_outer")
-
-    def __init__(self, key: bytes) -> None:
-        if len(key) > _SHA256_BLOCK:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(_SHA256_BLOCK, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-
-    def hexdigest(self, message: bytes) -> str:
-        inner = self._inner.copy()
-        inner.update(message)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()
-
-
-_SHA256_BLOCK = 64
 
 
 class OrderTemplate:
@@ -94,7 +68,7 @@ class OrderTemplate:
     no price.
     """
 
-    __slots__ = ("symbol", "resp_type", "recv_window_ms", "_credentials", "_hmac", "_head", "_bodies", "_tail")
+    __slots__ = ("symbol", "resp_type", "recv_window_ms", "_credentials", "_head", "_bodies", "_tail")
 
     def __init__(
         self,
@@ -114,7 +88,6 @@ class OrderTemplate:
         self._credentials = credentials
         # signing.Credentials keeps the secret private and rebuilds the HMAC per call; the hot
         # path needs the pads precomputed, so it reads the secret here, inside the package.
-        self._hmac = PreparedHmac(credentials._secret) if credentials.key_type is KeyType.HMAC_SHA256 else None
         self._head = (
             f"POST {ORDER_PATH} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
             f"{API_KEY_HEADER}: {credentials.api_key}\r\nContent-Type: {FORM}\r\nContent-Length: "
@@ -161,11 +134,10 @@ class OrderTemplate:
         else:
             text = f"{head}{quantity}&newClientOrderId={client_order_id}{self._tail}{timestamp_ms}"
         payload = text.encode("ascii")
-        if self._hmac is not None:
-            signature = self._hmac.hexdigest(payload)
-        else:
+        signature = self._credentials.sign(payload)
+        if self._credentials.key_type is KeyType.ED25519:
             # A base64 (Ed25519) signature has + / =, which REST needs percent-encoded.
-            signature = encode_query([("", self._credentials.sign(payload))])[1:]
+            signature = encode_query([("", signature)])[1:]
         return payload + b"&signature=" + signature.encode("ascii")
 
     def build(
