@@ -120,10 +120,10 @@ class RestApi:
         reply_fault = None
         try:
             if weight:
+                self._weight.admit(weight, now_ms)
                 if self._force_429:
                     self._force_429 -= 1
                     raise self._forced_429(now_ms)
-                self._weight.admit(weight, now_ms)
             if route.signed:
                 self._auth.check_rest((headers or {}).get(API_KEY_HEADER), url.query, body_text, params, now_ms)
                 if self._force_1021:
