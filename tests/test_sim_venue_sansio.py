@@ -324,3 +324,26 @@ def test_ws_api_subscribe_signature_then_events_then_unsubscribe() -> None:
     assert pushed == [{"subscriptionId": 0, "event": {"e": "eventStreamTerminated", "E": NOW}}]
     w.venue.new_order({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"}, NOW)
     assert len(pushed) == 1 and len(w.venue.listeners) == 1
+
+
+def test_market_by_quote_order_qty_spends_at_most_that_much() -> None:
+    w = World()
+    reply = w.order(symbol="BTCUSDT", side="BUY", type="MARKET", quoteOrderQty="500", newOrderRespType="FULL")
+    # 0.004 at 91250.01 (365.00004), then 0.00147 at 91250.02 (134.1375294): 0.00001 more would pass 500
+    assert [(f["price"], f["qty"]) for f in reply["fills"]] == [
+        ("91250.01000000", "0.00400000"), ("91250.02000000", "0.00147000"),
+    ]
+    assert (reply["origQuoteOrderQty"], reply["origQty"], reply["status"]) == ("500.00000000", "0.00547000", "FILLED")
+    assert Decimal(reply["cummulativeQuoteQty"]) <= 500
+    assert w.events[0]["Q"] == "500.00000000"
+    both = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "1", "quoteOrderQty": "1"}
+    assert error_of(w.venue.new_order, both, NOW)["code"] == -1128
+
+
+def test_ws_api_ban_carries_retry_after_data() -> None:
+    weight = RequestWeight()
+    weight.ban(NOW, 600_000)
+    session = WsApiSession(PUBLIC_METHODS, weight)
+    reply = json.loads(session.handle_text('{"id":"q-77","method":"time"}', NOW))
+    expected = sample("ws_api/error_ip_banned_418.json")
+    assert {k: v for k, v in reply.items() if k != "rateLimits"} == expected

@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dmabot sim",
         description="Binance-compatible exchange simulator: REST, WebSocket streams and WebSocket API "
-        "on one port. Logs 'sim listening on ws(s)://HOST:PORT' once bound. "
+        "on one port, with signed trading against its own books (needs --api-key and --api-secret). "
+        "Logs 'sim listening on ws(s)://HOST:PORT' once bound. "
         "Fault switches: POST /sim/fault?action=... (see dmabot/sim/_faults.py).",
     )
     parser.add_argument("--host", default=defaults.host, help="address to bind (default %(default)s)")
@@ -118,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         limits=Limits(request_weight=args.weight_limit, orders_10s=args.order_limit_10s),
     )
     reactor = Reactor()
-    sim = Simulator(reactor, config)
+    try:
+        sim = Simulator(reactor, config)
+    except ValueError as exc:  # e.g. a secret with surrounding whitespace; the message never shows it
+        log.error("sim cannot start: %s", exc)
+        return 1
     try:
         sim.start()
     except (TransportError, OSError) as exc:  # port taken, unreadable certificate

@@ -1,5 +1,5 @@
-"""The simulator process in one object: listening socket, market feed, client connections,
-fault switches. Runs on a `Reactor` the caller owns and steps."""
+"""The simulator process in one object: listening socket, market feed, venue (account,
+orders, matching), client connections, fault switches. Runs on a `Reactor` the caller owns and steps."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def wall_clock_ms() -> int:
 
 
 class Simulator:
-    """A Binance-compatible exchange (market data part) on `reactor`.
+    """A Binance-compatible exchange (market data and signed trading) on `reactor`.
 
     `start()` binds and starts the feed; `close()` undoes it. The fault methods return how
     many connections they hit; see `dmabot.sim._faults` for what each does.
@@ -88,12 +88,14 @@ class Simulator:
         self._server = Server(self.reactor, self.config.host, self.config.port, lambda: ClientHandler(self), tls=tls)
         self.feed.start()
         log.info(
-            "sim listening on %s (symbols %s, rate %g Hz, seed %d, api key %s)",
+            "sim listening on %s (symbols %s, rate %g Hz, seed %d, api key %s, balances %s, commission %s)",
             self.url,
             ",".join(self.config.symbols),
             self.config.rate_hz,
             self.config.seed,
             "set" if self.config.api_key else "unset",
+            self.config.balances,
+            float(self.config.commission),
         )
 
     @property

@@ -157,6 +157,7 @@ class Order:
     status: Status = Status.NEW
     update_time: int = 0
     locked: int = 0  # still locked for this order, in the lock asset
+    orig_quote: int = 0  # MARKET with quoteOrderQty: the quote amount asked for
     expiry_reason: str | None = None
     trades: list[Trade] = field(default_factory=list)
 
@@ -181,7 +182,7 @@ class Order:
             "price": format_units(self.price),
             "origQty": format_units(self.orig_qty),
             "executedQty": format_units(self.executed_qty),
-            "origQuoteOrderQty": _ZERO,
+            "origQuoteOrderQty": format_units(self.orig_quote),
             "cummulativeQuoteQty": format_units(self.cum_quote),
             "status": self.status.value,
             "timeInForce": self.tif.value,
@@ -253,7 +254,7 @@ class Order:
             "updateTime": self.update_time,
             "isWorking": True,
             "workingTime": self.time,
-            "origQuoteOrderQty": _ZERO,
+            "origQuoteOrderQty": format_units(self.orig_quote),
             "selfTradePreventionMode": STP_MODE,
         }
 
@@ -316,12 +317,19 @@ class Venue:
         if order_type is OrderType.MARKET:
             if "price" in params:
                 raise ApiError(400, -1106, "Parameter 'price' sent when not required.")
-            if "quantity" not in params:
+            if "quantity" in params and "quoteOrderQty" in params:
+                raise ApiError(400, -1128, "Combination of optional parameters invalid.")
+            if "quantity" not in params and "quoteOrderQty" not in params:
                 raise ApiError(400, -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
             price = None
         else:
             price = _number(params, "price")
-        qty = _number(params, "quantity")
+        quote_qty = 0
+        if "quoteOrderQty" in params and order_type is OrderType.MARKET:
+            quote_qty = _quote_order_qty(params)
+            qty = Decimal(sum(f.qty for f in self._liquidity_for_quote(spec, side, quote_qty))) / SCALE
+        else:
+            qty = _number(params, "quantity")
         client_id = params.get("newClientOrderId")
         if client_id is not None and not _CLIENT_ID_RE.match(client_id):
             raise ApiError(
@@ -342,6 +350,8 @@ class Venue:
         if max_orders is not None and len(open_orders) >= max_orders:
             raise ApiError(400, -1013, "Filter failure: MAX_NUM_ORDERS")
         fills = self._liquidity(spec, side, qty_units, price_units if price is not None else None)
+        if quote_qty:
+            fills = self._liquidity_for_quote(spec, side, quote_qty)
         filled = sum(f.qty for f in fills)
         if order_type is OrderType.LIMIT_MAKER and fills:
             raise ApiError(400, -2010, "Order would immediately match and take.")
@@ -359,6 +369,7 @@ class Venue:
             qty_units,
             now_ms,
             update_time=now_ms,
+            orig_quote=quote_qty,
         )
         self._next_order_id[spec.symbol] += 1
         self.orders[spec.symbol][order.order_id] = order
@@ -534,6 +545,19 @@ class Venue:
             qty -= take
         return fills
 
+    def _liquidity_for_quote(self, spec: SymbolSpec, side: Side, quote: int) -> list[_Fill]:
+        """MARKET by quoteOrderQty: the most whole steps whose cost (BUY) or proceeds (SELL)
+        stay within `quote`."""
+        fills: list[_Fill] = []
+        for level in self._levels(spec, side):
+            steps = quote * SCALE // level.price // spec.step_units
+            take = min(level.qty, steps * spec.step_units)
+            if take == 0:
+                break
+            fills.append(_Fill(level.price, take))
+            quote -= _quote(level.price, take)
+        return fills
+
     def _consume(self, spec: SymbolSpec, side: Side, qty: int) -> None:
         if not qty:
             return
@@ -696,7 +720,7 @@ class Venue:
             "O": order.time,
             "Z": format_units(order.cum_quote),
             "Y": format_units(trade.quote_qty) if trade else _ZERO,
-            "Q": _ZERO,
+            "Q": format_units(order.orig_quote),
             "W": order.time,
             "V": STP_MODE,
         }
@@ -752,6 +776,16 @@ def _number(params: Params, name: str) -> Decimal:
     if not _NUMBER_RE.match(text):
         raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '{_NUMBER_RANGE}'.")
     return Decimal(text)
+
+
+def _quote_order_qty(params: Params) -> int:
+    value = _number(params, "quoteOrderQty")
+    scaled = value * SCALE
+    if scaled != scaled.to_integral_value():
+        raise ApiError(400, -1111, "Parameter 'quoteOrderQty' has too much precision.")
+    if scaled == 0:
+        raise ApiError(400, -1013, "Filter failure: NOTIONAL")
+    return int(scaled)
 
 
 def _int(params: Params, name: str) -> int:
