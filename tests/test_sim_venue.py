@@ -46,7 +46,12 @@ def reactor() -> Iterator[Reactor]:
 
 def start_sim(reactor: Reactor, **overrides: Any) -> Simulator:
     config = SimConfig(
-        port=0, rate_hz=200, seed=11, api_key=KEY, api_secret=SECRET, balances="USDT=100000,BTC=1,ETH=10",
+        port=0,
+        rate_hz=200,
+        seed=11,
+        api_key=KEY,
+        api_secret=SECRET,
+        balances="USDT=100000,BTC=1,ETH=10",
         **overrides,
     )
     sim = Simulator(reactor, config)
@@ -73,8 +78,15 @@ class Trader:
         self.http = open_client(reactor, sim.port, HttpClient(f"127.0.0.1:{sim.port}"), None)
 
     def call(
-        self, method: str, path: str, params: list[tuple[str, str]] | None = None, *, timestamp: int | None = None,
-        recv_window: int | None = 5000, in_body: bool | None = None, api_key: str | None = KEY,
+        self,
+        method: str,
+        path: str,
+        params: list[tuple[str, str]] | None = None,
+        *,
+        timestamp: int | None = None,
+        recv_window: int | None = 5000,
+        in_body: bool | None = None,
+        api_key: str | None = KEY,
     ) -> tuple[int, dict[str, str], Any]:
         query = signed_query(params or [], self.creds, timestamp or now_ms(), recv_window)
         headers = (("X-MBX-APIKEY", api_key),) if api_key is not None else ()
@@ -128,13 +140,20 @@ def freeze(sim: Simulator) -> tuple[Decimal, Decimal, Decimal, Decimal]:
 
 def test_market_buy_fills_at_the_touch_with_commission_in_base(reactor: Reactor, sim: Simulator) -> None:
     trader = Trader(reactor, sim)
-    bid, bid_qty, ask, ask_qty = freeze(sim)
+    _, _, ask, ask_qty = freeze(sim)
     qty = ask_qty - Decimal("0.001")
     before = trader.balances()
     status, headers, reply = trader.call(
-        "POST", "/api/v3/order",
-        [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", str(qty)),
-         ("newClientOrderId", "mkt-1"), ("newOrderRespType", "FULL")],
+        "POST",
+        "/api/v3/order",
+        [
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "MARKET"),
+            ("quantity", str(qty)),
+            ("newClientOrderId", "mkt-1"),
+            ("newOrderRespType", "FULL"),
+        ],
     )
     assert status == 200, reply
     assert list(reply) == list(sample("rest/order_market_full_filled.json"))
@@ -153,8 +172,9 @@ def test_market_sell_beyond_the_touch_walks_down_the_book(reactor: Reactor, sim:
     trader = Trader(reactor, sim)
     bid, bid_qty, _, _ = freeze(sim)
     qty = bid_qty + Decimal("0.00001")
-    reply = trader.ok("POST", "/api/v3/order",
-                      [("symbol", "BTCUSDT"), ("side", "SELL"), ("type", "MARKET"), ("quantity", str(qty))])
+    reply = trader.ok(
+        "POST", "/api/v3/order", [("symbol", "BTCUSDT"), ("side", "SELL"), ("type", "MARKET"), ("quantity", str(qty))]
+    )
     prices = [Decimal(f["price"]) for f in reply["fills"]]
     assert prices == [bid, bid - Decimal("0.01")]
     assert all(f["commissionAsset"] == "USDT" for f in reply["fills"])
@@ -166,10 +186,20 @@ def test_resting_limit_order_fills_as_the_book_moves_with_user_data(reactor: Rea
     stream = user_stream(reactor, sim)
     book = json.loads(sim.venue.books["ETHUSDT"].payload())
     price = Decimal(book["b"]) - Decimal("0.02")
-    reply = trader.ok("POST", "/api/v3/order",
-                      [("symbol", "ETHUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "GTC"),
-                       ("quantity", "0.01"), ("price", str(price)), ("newClientOrderId", "rest-1"),
-                       ("newOrderRespType", "RESULT")])
+    reply = trader.ok(
+        "POST",
+        "/api/v3/order",
+        [
+            ("symbol", "ETHUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "0.01"),
+            ("price", str(price)),
+            ("newClientOrderId", "rest-1"),
+            ("newOrderRespType", "RESULT"),
+        ],
+    )
     assert reply["status"] in ("NEW", "PARTIALLY_FILLED", "FILLED")
     run_until(reactor, lambda: any(e.get("X") == "FILLED" for e in events(stream)), timeout_s=20)
     reports = [e for e in events(stream) if e["e"] == "executionReport"]
@@ -180,7 +210,9 @@ def test_resting_limit_order_fills_as_the_book_moves_with_user_data(reactor: Rea
     assert [e["t"] for e in fills] == sorted(e["t"] for e in fills)
     assert any(e["e"] == "outboundAccountPosition" for e in events(stream))
     for e in reports:
-        assert list(e) == list(sample(f"user_data/execution_report_{'new' if e['x'] == 'NEW' else 'filled'}.json")["event"])
+        assert list(e) == list(
+            sample(f"user_data/execution_report_{'new' if e['x'] == 'NEW' else 'filled'}.json")["event"]
+        )
     query = trader.ok("GET", "/api/v3/order", [("symbol", "ETHUSDT"), ("origClientOrderId", "rest-1")])
     assert query["status"] == "FILLED" and trader.ok("GET", "/api/v3/openOrders", [("symbol", "ETHUSDT")]) == []
     eth_free, eth_locked = trader.balances()["ETH"]
@@ -189,18 +221,27 @@ def test_resting_limit_order_fills_as_the_book_moves_with_user_data(reactor: Rea
 
 def test_cancel_duplicate_and_unknown_orders(reactor: Reactor, sim: Simulator) -> None:
     trader = Trader(reactor, sim)
-    order = [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "GTC"),
-             ("quantity", "0.001"), ("price", "80000"), ("newClientOrderId", "idem-1")]
+    order = [
+        ("symbol", "BTCUSDT"),
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("quantity", "0.001"),
+        ("price", "80000"),
+        ("newClientOrderId", "idem-1"),
+    ]
     first = trader.ok("POST", "/api/v3/order", order)
-    assert trader.balances()["USDT"][1] == Decimal("80")
+    assert trader.balances()["USDT"][1] == Decimal(80)
     status, _, body = trader.call("POST", "/api/v3/order", order)
     assert (status, body) == (400, sample("errors/rest_-2010_duplicate_client_order_id.json"))
     [row] = trader.ok("GET", "/api/v3/openOrders", [("symbol", "BTCUSDT")])
     assert row["orderId"] == first["orderId"]
     canceled = trader.ok("DELETE", "/api/v3/order", [("symbol", "BTCUSDT"), ("origClientOrderId", "idem-1")])
     assert canceled["status"] == "CANCELED" and canceled["origClientOrderId"] == "idem-1"
-    assert trader.balances()["USDT"] == (Decimal("100000"), Decimal("0"))
-    status, _, body = trader.call("DELETE", "/api/v3/order", [("symbol", "BTCUSDT"), ("orderId", str(first["orderId"]))])
+    assert trader.balances()["USDT"] == (Decimal(100000), Decimal(0))
+    status, _, body = trader.call(
+        "DELETE", "/api/v3/order", [("symbol", "BTCUSDT"), ("orderId", str(first["orderId"]))]
+    )
     assert (status, body) == (400, sample("errors/rest_-2011_unknown_order_on_cancel.json"))
     status, _, body = trader.call("GET", "/api/v3/order", [("symbol", "BTCUSDT"), ("orderId", "424242")])
     assert (status, body) == (400, sample("errors/rest_-2013_order_does_not_exist.json"))
@@ -214,15 +255,15 @@ def test_errors_over_the_wire_match_the_samples(reactor: Reactor, sim: Simulator
     trader = Trader(reactor, sim)
     limit = [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "GTC")]
     cases = [
-        ("rest_-2014_bad_api_key_format.json", 401, dict(params=limit, api_key=None)),
-        ("rest_-2015_rejected_key_ip_permission.json", 401, dict(params=limit, api_key="not-the-key")),
-        ("rest_-1021_ahead_of_server.json", 400, dict(params=limit, timestamp=now_ms() + 5000)),
-        ("rest_-1021_outside_recvwindow.json", 400, dict(params=limit, timestamp=now_ms() - 6000)),
-        ("rest_-1102_mandatory_param.json", 400, dict(params=limit[:3] + [("quantity", "1"), ("price", "1")])),
-        ("rest_-1013_filter_lot_size.json", 400, dict(params=limit + [("quantity", "0.000001"), ("price", "90000")])),
-        ("rest_-1111_bad_precision.json", 400, dict(params=limit + [("quantity", "0.000000001"), ("price", "90000")])),
-        ("rest_-1121_bad_symbol.json", 400, dict(params=[("symbol", "NOPEUSDT")] + limit[1:])),
-        ("rest_-2010_insufficient_balance.json", 400, dict(params=limit + [("quantity", "2"), ("price", "90000")])),
+        ("rest_-2014_bad_api_key_format.json", 401, {"params": limit, "api_key": None}),
+        ("rest_-2015_rejected_key_ip_permission.json", 401, {"params": limit, "api_key": "not-the-key"}),
+        ("rest_-1021_ahead_of_server.json", 400, {"params": limit, "timestamp": now_ms() + 5000}),
+        ("rest_-1021_outside_recvwindow.json", 400, {"params": limit, "timestamp": now_ms() - 6000}),
+        ("rest_-1102_mandatory_param.json", 400, {"params": limit[:3] + [("quantity", "1"), ("price", "1")]}),
+        ("rest_-1013_filter_lot_size.json", 400, {"params": limit + [("quantity", "0.000001"), ("price", "90000")]}),
+        ("rest_-1111_bad_precision.json", 400, {"params": limit + [("quantity", "0.000000001"), ("price", "90000")]}),
+        ("rest_-1121_bad_symbol.json", 400, {"params": [("symbol", "NOPEUSDT")] + limit[1:]}),
+        ("rest_-2010_insufficient_balance.json", 400, {"params": limit + [("quantity", "2"), ("price", "90000")]}),
     ]
     for name, status, kwargs in cases:
         params = kwargs.pop("params")
@@ -236,18 +277,31 @@ def test_errors_over_the_wire_match_the_samples(reactor: Reactor, sim: Simulator
     query = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC"
     body = f"quantity=0.001&price=80000&recvWindow=5000&timestamp={now_ms()}"
     signature = CREDS.sign(query + body)
-    trader.http.request("POST", f"/api/v3/order?{query}", f"{body}&signature={signature}".encode(),
-                        (("X-MBX-APIKEY", KEY),))
+    trader.http.request(
+        "POST", f"/api/v3/order?{query}", f"{body}&signature={signature}".encode(), (("X-MBX-APIKEY", KEY),)
+    )
     run_until(reactor, lambda: trader.http.done)
     assert trader.http.response.status_code == 200 and json.loads(trader.http.body)["status"] == "NEW"
 
 
 def test_order_place_and_cancel_over_the_ws_api(reactor: Reactor, sim: Simulator) -> None:
     stream = user_stream(reactor, sim)
-    place = ws_api_params({"symbol": "ETHUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
-                           "quantity": "0.5", "price": "9000", "newClientOrderId": "ws-1"}, CREDS, now_ms(), 5000)
+    place = ws_api_params(
+        {
+            "symbol": "ETHUSDT",
+            "side": "SELL",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.5",
+            "price": "9000",
+            "newClientOrderId": "ws-1",
+        },
+        CREDS,
+        now_ms(),
+        5000,
+    )
     stream.send_text(json.dumps({"id": "p1", "method": "order.place", "params": place}))
-    replies = lambda: [json.loads(m) for m in stream.messages if '"id"' in m]  # noqa: E731
+    replies = lambda: [json.loads(m) for m in stream.messages if '"id"' in m]
     run_until(reactor, lambda: len(replies()) == 1)
     [placed] = replies()
     assert placed["status"] == 200 and placed["result"]["status"] == "NEW"
@@ -257,8 +311,10 @@ def test_order_place_and_cancel_over_the_ws_api(reactor: Reactor, sim: Simulator
     assert replies()[1]["result"]["status"] == "CANCELED"
     kinds = [(e["e"], e.get("x")) for e in events(stream)]
     assert kinds == [
-        ("executionReport", "NEW"), ("outboundAccountPosition", None),
-        ("executionReport", "CANCELED"), ("outboundAccountPosition", None),
+        ("executionReport", "NEW"),
+        ("outboundAccountPosition", None),
+        ("executionReport", "CANCELED"),
+        ("outboundAccountPosition", None),
     ]
     stream.send_text(json.dumps(sample("ws_api/user_data_unsubscribe_request.json")))
     run_until(reactor, lambda: len(replies()) == 3)
@@ -288,13 +344,22 @@ def test_too_many_orders_429(reactor: Reactor) -> None:
     sim = start_sim(reactor, limits=Limits(orders_10s=2))
     try:
         trader = Trader(reactor, sim)
-        order = [("symbol", "ETHUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "GTC"),
-                 ("quantity", "0.01"), ("price", "1000")]
+        order = [
+            ("symbol", "ETHUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "0.01"),
+            ("price", "1000"),
+        ]
         counts = [trader.call("POST", "/api/v3/order", order)[1]["x-mbx-order-count-10s"] for _ in range(2)]
         status, headers, body = trader.call("POST", "/api/v3/order", order)
         if counts != ["1", "2"]:
             pytest.skip("a 10-second window boundary fell inside the test")
-        assert status == 429 and body == {"code": -1015, "msg": "Too many new orders; current limit is 2 orders per 10 SECOND."}
+        assert status == 429 and body == {
+            "code": -1015,
+            "msg": "Too many new orders; current limit is 2 orders per 10 SECOND.",
+        }
         assert "retry-after" in headers
     finally:
         sim.close()
@@ -304,8 +369,12 @@ def test_too_many_orders_429(reactor: Reactor) -> None:
 
 
 def fault(reactor: Reactor, sim: Simulator, query: str) -> dict[str, Any]:
-    client = fetch(reactor, open_client(reactor, sim.port, HttpClient(f"127.0.0.1:{sim.port}"), None), "POST",
-                   f"/sim/fault?{query}")
+    client = fetch(
+        reactor,
+        open_client(reactor, sim.port, HttpClient(f"127.0.0.1:{sim.port}"), None),
+        "POST",
+        f"/sim/fault?{query}",
+    )
     assert client.response.status_code == 200, client.body
     return json.loads(client.body)
 
@@ -313,10 +382,18 @@ def fault(reactor: Reactor, sim: Simulator, query: str) -> dict[str, Any]:
 def test_lost_reply_leaves_an_order_of_unknown_status_that_a_query_finds(reactor: Reactor, sim: Simulator) -> None:
     fault(reactor, sim, "action=lose_reply")
     trader = Trader(reactor, sim)
-    order = [("symbol", "ETHUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "GTC"),
-             ("quantity", "0.01"), ("price", "1000"), ("newClientOrderId", "lost-1")]
-    trader.http.request("POST", "/api/v3/order", signed_query(order, CREDS, now_ms(), 5000).encode(),
-                        (("X-MBX-APIKEY", KEY),))
+    order = [
+        ("symbol", "ETHUSDT"),
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("quantity", "0.01"),
+        ("price", "1000"),
+        ("newClientOrderId", "lost-1"),
+    ]
+    trader.http.request(
+        "POST", "/api/v3/order", signed_query(order, CREDS, now_ms(), 5000).encode(), (("X-MBX-APIKEY", KEY),)
+    )
     run_until(reactor, lambda: trader.http.lost)
     assert trader.http.response is None
     found = Trader(reactor, sim).ok("GET", "/api/v3/order", [("symbol", "ETHUSDT"), ("origClientOrderId", "lost-1")])
@@ -325,11 +402,21 @@ def test_lost_reply_leaves_an_order_of_unknown_status_that_a_query_finds(reactor
 
 def test_delayed_reply_and_5xx_still_execute(reactor: Reactor, sim: Simulator) -> None:
     trader = Trader(reactor, sim)
-    order = [("symbol", "ETHUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "GTC"),
-             ("quantity", "0.01"), ("price", "1000")]
+    order = [
+        ("symbol", "ETHUSDT"),
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("quantity", "0.01"),
+        ("price", "1000"),
+    ]
     fault(reactor, sim, "action=delay_reply&seconds=0.3")
-    trader.http.request("POST", "/api/v3/order", signed_query(order + [("newClientOrderId", "slow-1")], CREDS,
-                        now_ms(), 5000).encode(), (("X-MBX-APIKEY", KEY),))
+    trader.http.request(
+        "POST",
+        "/api/v3/order",
+        signed_query(order + [("newClientOrderId", "slow-1")], CREDS, now_ms(), 5000).encode(),
+        (("X-MBX-APIKEY", KEY),),
+    )
     sent = time.monotonic()
     run_for(reactor, 0.1)
     assert not trader.http.done

@@ -106,8 +106,14 @@ def test_market_sell_charges_commission_in_quote() -> None:
 def test_limit_gtc_rests_locks_then_fills_as_maker_when_the_book_crosses() -> None:
     w = World()
     reply = w.order(
-        symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.002", price="91249.00",
-        newClientOrderId="eng-1", newOrderRespType="RESULT",
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.002",
+        price="91249.00",
+        newClientOrderId="eng-1",
+        newOrderRespType="RESULT",
     )
     assert list(reply) == list(sample("rest/order_limit_result_new.json"))
     assert reply["status"] == "NEW"
@@ -118,7 +124,11 @@ def test_limit_gtc_rests_locks_then_fills_as_maker_when_the_book_crosses() -> No
     trade, position = w.events
     assert list(trade) == list(sample("user_data/execution_report_filled.json")["event"])
     assert (trade["x"], trade["X"], trade["l"], trade["L"], trade["m"]) == (
-        "TRADE", "PARTIALLY_FILLED", "0.00120000", "91249.00000000", True,
+        "TRADE",
+        "PARTIALLY_FILLED",
+        "0.00120000",
+        "91249.00000000",
+        True,
     )
     assert position["e"] == "outboundAccountPosition"
     set_book(w.btc, "91247.00", "91248.00", "1", "1")
@@ -126,7 +136,9 @@ def test_limit_gtc_rests_locks_then_fills_as_maker_when_the_book_crosses() -> No
     query = w.venue.query_order({"symbol": "BTCUSDT", "origClientOrderId": "eng-1"}, NOW)
     assert list(query) == list(sample("rest/query_order.json"))
     assert (query["status"], query["executedQty"], query["cummulativeQuoteQty"]) == (
-        "FILLED", "0.00200000", "182.49800000",
+        "FILLED",
+        "0.00200000",
+        "182.49800000",
     )
     assert w.balance("USDT") == ("99817.50200000", "0.00000000")
     assert w.balance("BTC") == ("1.00199800", "0.00000000")
@@ -137,11 +149,20 @@ def test_limit_gtc_rests_locks_then_fills_as_maker_when_the_book_crosses() -> No
 
 def test_ioc_expires_the_rest_and_fok_is_all_or_nothing() -> None:
     w = World()
-    ioc = w.order(symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="IOC", quantity="5", price="3150.01",
-                  newOrderRespType="RESULT")
+    ioc = w.order(
+        symbol="ETHUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="IOC",
+        quantity="5",
+        price="3150.01",
+        newOrderRespType="RESULT",
+    )
     assert list(ioc) == list(sample("rest/order_ioc_result_expired.json"))
     assert (ioc["status"], ioc["executedQty"], ioc["expiryReason"]) == (
-        "EXPIRED", "3.00000000", "UNFILLED_IOC_QUANTITY_EXPIRED",
+        "EXPIRED",
+        "3.00000000",
+        "UNFILLED_IOC_QUANTITY_EXPIRED",
     )
     assert list(w.events[-2]) == list(sample("user_data/execution_report_expired_ioc.json")["event"])
     set_book(w.eth, "3150.00", "3150.01", "2", "3")
@@ -163,7 +184,11 @@ def test_order_rejections_carry_the_samples_codes_and_messages() -> None:
         "rest_-1121_bad_symbol.json": {**base, "symbol": "DOGEUSDT", "quantity": "1", "price": "1"},
         "rest_-2010_insufficient_balance.json": {**base, "quantity": "0.01", "price": "50000"},
         "rest_-2010_limit_maker_would_take.json": {
-            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT_MAKER", "quantity": "0.0001", "price": "91250.01",
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT_MAKER",
+            "quantity": "0.0001",
+            "price": "91250.01",
         },
         "rest_-1100_illegal_chars.json": {**base, "quantity": "0.001", "price": "50000", "newClientOrderId": "x" * 37},
     }
@@ -174,12 +199,20 @@ def test_order_rejections_carry_the_samples_codes_and_messages() -> None:
 
 def test_duplicate_client_order_id_only_while_open_and_unknown_orders() -> None:
     w = World()
-    params = {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
-              "price": "92000", "newClientOrderId": "dup-1"}
+    params = {
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.01",
+        "price": "92000",
+        "newClientOrderId": "dup-1",
+    }
     first = w.venue.new_order(params, NOW)
     assert error_of(w.venue.new_order, params, NOW) == sample("errors/rest_-2010_duplicate_client_order_id.json")
-    cancel = w.venue.cancel_order({"symbol": "BTCUSDT", "orderId": str(first["orderId"]),
-                                   "newClientOrderId": "cxl-1"}, NOW)
+    cancel = w.venue.cancel_order(
+        {"symbol": "BTCUSDT", "orderId": str(first["orderId"]), "newClientOrderId": "cxl-1"}, NOW
+    )
     assert list(cancel) == list(sample("rest/cancel_order.json"))
     assert (cancel["origClientOrderId"], cancel["clientOrderId"], cancel["status"]) == ("dup-1", "cxl-1", "CANCELED")
     canceled = w.events[-2]
@@ -205,16 +238,19 @@ def test_duplicate_client_order_id_only_while_open_and_unknown_orders() -> None:
 # -- REST with plain bytes -----------------------------------------------------------------
 
 
-def rest_api(limits: Limits = Limits()) -> tuple[RestApi, World]:
+def rest_api(limits: Limits | None = None) -> tuple[RestApi, World]:
     w = World()
-    return RestApi(w.venue.specs, RequestWeight(limits), None, w.venue, Authenticator(CREDS)), w
+    weight = RequestWeight(limits or Limits())
+    return RestApi(w.venue.specs, weight, None, w.venue, Authenticator(CREDS)), w
 
 
 def test_docs_signature_vectors_pass_auth_query_only_and_split_with_body() -> None:
     rest, _ = rest_api()
     now = 1499827319559
     headers = {"x-mbx-apikey": DOC_KEY}
-    query = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+    query = (
+        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+    )
     sig_a = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
     reply = rest.handle("POST", f"/api/v3/order?{query}&signature={sig_a}", b"", now, headers)
     assert json.loads(reply.body) == sample("errors/rest_-1121_bad_symbol.json")  # past auth: LTCBTC is unknown
@@ -237,13 +273,19 @@ def test_auth_errors_and_timing_with_plain_bytes() -> None:
     ok = {"x-mbx-apikey": DOC_KEY}
     assert get(query, ok)[0] == 200
     assert get(query, {}) == (401, sample("errors/rest_-2014_bad_api_key_format.json"))
-    assert get(query, {"x-mbx-apikey": "another-key"}) == (401, sample("errors/rest_-2015_rejected_key_ip_permission.json"))
+    assert get(query, {"x-mbx-apikey": "another-key"}) == (
+        401,
+        sample("errors/rest_-2015_rejected_key_ip_permission.json"),
+    )
     assert get(query, ok, NOW - 1000) == (400, sample("errors/rest_-1021_ahead_of_server.json"))
     assert get(query, ok, NOW + 5001) == (400, sample("errors/rest_-1021_outside_recvwindow.json"))
     assert get(query, ok, NOW + 5000)[0] == 200
     assert get(query.replace("true", "false"), ok)[1]["code"] == -1022
     unsigned = get("timestamp=1", ok)[1]
-    assert unsigned == {"code": -1102, "msg": "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."}
+    assert unsigned == {
+        "code": -1102,
+        "msg": "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
+    }
 
 
 def test_weight_headers_429_then_418_ban() -> None:
@@ -275,8 +317,15 @@ def test_order_count_headers_and_429_too_many_orders() -> None:
     headers = {"x-mbx-apikey": DOC_KEY}
 
     def place(n: int) -> Any:
-        params = [("symbol", "ETHUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "GTC"),
-                  ("quantity", "0.01"), ("price", "3000"), ("newClientOrderId", f"o-{n}")]
+        params = [
+            ("symbol", "ETHUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "0.01"),
+            ("price", "3000"),
+            ("newClientOrderId", f"o-{n}"),
+        ]
         return rest.handle("POST", "/api/v3/order", signed_query(params, CREDS, NOW, None).encode(), NOW, headers)
 
     first = place(1)
@@ -286,7 +335,10 @@ def test_order_count_headers_and_429_too_many_orders() -> None:
     assert place(2).status == 200
     third = place(3)
     assert third.status == 429
-    assert json.loads(third.body) == {"code": -1015, "msg": "Too many new orders; current limit is 2 orders per 10 SECOND."}
+    assert json.loads(third.body) == {
+        "code": -1015,
+        "msg": "Too many new orders; current limit is 2 orders per 10 SECOND.",
+    }
     assert dict(third.headers)["X-MBX-USED-WEIGHT-1M"] == "1"  # a failed one does
 
 
@@ -309,13 +361,21 @@ def test_ws_api_subscribe_signature_then_events_then_unsubscribe() -> None:
     assert {k: v for k, v in json.loads(session.handle_text(json.dumps(bad), NOW)).items() if k != "rateLimits"} == (
         sample("ws_api/error_invalid_signature.json")
     )
-    place = {"id": 7, "method": "order.place",
-             "params": ws_api_params({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"},
-                                     CREDS, NOW, 5000)}
+    place = {
+        "id": 7,
+        "method": "order.place",
+        "params": ws_api_params(
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"}, CREDS, NOW, 5000
+        ),
+    }
     placed = json.loads(session.handle_text(json.dumps(place), NOW))
     assert placed["status"] == 200 and placed["result"]["status"] == "FILLED"
     kinds = [(p["subscriptionId"], p["event"]["e"], p["event"].get("x")) for p in pushed]
-    assert kinds == [(0, "executionReport", "NEW"), (0, "executionReport", "TRADE"), (0, "outboundAccountPosition", None)]
+    assert kinds == [
+        (0, "executionReport", "NEW"),
+        (0, "executionReport", "TRADE"),
+        (0, "outboundAccountPosition", None),
+    ]
     assert list(pushed[-1]) == list(sample("user_data/outbound_account_position.json"))
     assert list(pushed[-1]["event"]) == list(sample("user_data/outbound_account_position.json")["event"])
     pushed.clear()
@@ -331,7 +391,8 @@ def test_market_by_quote_order_qty_spends_at_most_that_much() -> None:
     reply = w.order(symbol="BTCUSDT", side="BUY", type="MARKET", quoteOrderQty="500", newOrderRespType="FULL")
     # 0.004 at 91250.01 (365.00004), then 0.00147 at 91250.02 (134.1375294): 0.00001 more would pass 500
     assert [(f["price"], f["qty"]) for f in reply["fills"]] == [
-        ("91250.01000000", "0.00400000"), ("91250.02000000", "0.00147000"),
+        ("91250.01000000", "0.00400000"),
+        ("91250.02000000", "0.00147000"),
     ]
     assert (reply["origQuoteOrderQty"], reply["origQty"], reply["status"]) == ("500.00000000", "0.00547000", "FILLED")
     assert Decimal(reply["cummulativeQuoteQty"]) <= 500

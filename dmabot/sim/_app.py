@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from dmabot.sim._auth import Authenticator
 from dmabot.sim._faults import FaultSwitch
-from dmabot.sim._limits import Limits, RequestWeight
+from dmabot.sim._limits import DEFAULT_LIMITS, Limits, RequestWeight
 from dmabot.sim._rest import JSON_CONTENT_TYPE, HttpResponse, RestApi
 from dmabot.sim._streams import StreamSession, UnknownStream
 from dmabot.sim._symbols import SymbolSpec
@@ -38,7 +38,7 @@ class SimApp:
         *,
         venue: Venue | None = None,
         auth: Authenticator | None = None,
-        limits: Limits = Limits(),
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         """With a `venue`, the signed trading endpoints (REST and WebSocket API) are served too."""
         self.weight = RequestWeight(limits)

@@ -35,8 +35,9 @@ class Limits:
         ]
 
 
+DEFAULT_LIMITS = Limits()
 # As served by mainnet exchangeInfo in 2026 (samples/rest/exchange_info_btcusdt_ethusdt.json).
-RATE_LIMITS = tuple(Limits().as_rate_limits())
+RATE_LIMITS = tuple(DEFAULT_LIMITS.as_rate_limits())
 
 
 class _Window:
@@ -70,7 +71,7 @@ class RequestWeight:
     a row the "IP" is banned (418) for `BAN_MS`, doubling with every further ban.
     """
 
-    def __init__(self, limits: Limits = Limits()) -> None:
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
         self._weight = _Window(MINUTE_MS)
         self._orders_10s = _Window(TEN_SECONDS_MS)

@@ -29,7 +29,7 @@ from dmabot.sim._limits import RequestWeight
 from dmabot.sim._symbols import SymbolSpec
 from dmabot.sim._venue import Venue
 
-__all__ = ["ApiError", "HttpResponse", "JSON_CONTENT_TYPE", "RestApi", "Route"]
+__all__ = ["JSON_CONTENT_TYPE", "ApiError", "HttpResponse", "RestApi", "Route"]
 
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 API_KEY_HEADER = "x-mbx-apikey"
@@ -142,7 +142,9 @@ class RestApi:
         response = HttpResponse(200, json_bytes(result), self._charge(route, 0 if route.free_if_ok else weight, now_ms))
         return _faulty(response, reply_fault) if reply_fault else response
 
-    def _charge(self, route: Route, weight: int, now_ms: int, error: ApiError | None = None) -> tuple[tuple[str, str], ...]:
+    def _charge(
+        self, route: Route, weight: int, now_ms: int, error: ApiError | None = None
+    ) -> tuple[tuple[str, str], ...]:
         """Count `weight` (not for a 429 -1003 or 418: they did not run) and build the headers."""
         out = [("Content-Type", JSON_CONTENT_TYPE)]
         if route.weight and not (error is not None and error.status == 418):

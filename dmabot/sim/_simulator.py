@@ -16,7 +16,7 @@ from dmabot.sim._auth import Authenticator
 from dmabot.sim._faults import Fault, FaultAction
 from dmabot.sim._feed import Feed
 from dmabot.sim._handler import ClientHandler
-from dmabot.sim._limits import Limits
+from dmabot.sim._limits import DEFAULT_LIMITS, Limits
 from dmabot.sim._market import BookTickerWalk
 from dmabot.sim._protocol import Mode
 from dmabot.sim._symbols import symbol_spec
@@ -44,7 +44,7 @@ class SimConfig:
     # the account's starting free balances, "ASSET=AMOUNT,..."
     balances: str = "USDT=100000,BTC=1,ETH=10"
     commission: Fraction = DEFAULT_COMMISSION  # maker and taker, charged in the asset received
-    limits: Limits = Limits()
+    limits: Limits = DEFAULT_LIMITS
 
     @property
     def ping_interval_ns(self) -> int:
@@ -73,7 +73,9 @@ class Simulator:
         specs = {name: symbol_spec(name) for name in config.symbols}
         self.connections: set[ClientHandler] = set()
         walks = [BookTickerWalk(spec, config.seed) for spec in specs.values()]
-        self.venue = Venue({walk.spec.symbol: walk for walk in walks}, parse_balances(config.balances), config.commission)
+        self.venue = Venue(
+            {walk.spec.symbol: walk for walk in walks}, parse_balances(config.balances), config.commission
+        )
         credentials = None
         if config.api_key and config.api_secret:
             credentials = Credentials(config.api_key, config.api_secret)

@@ -320,7 +320,9 @@ class Venue:
             if "quantity" in params and "quoteOrderQty" in params:
                 raise ApiError(400, -1128, "Combination of optional parameters invalid.")
             if "quantity" not in params and "quoteOrderQty" not in params:
-                raise ApiError(400, -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
+                raise ApiError(
+                    400, -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
+                )
             price = None
         else:
             price = _number(params, "price")
@@ -333,12 +335,12 @@ class Venue:
         client_id = params.get("newClientOrderId")
         if client_id is not None and not _CLIENT_ID_RE.match(client_id):
             raise ApiError(
-                400, -1100, f"Illegal characters found in parameter 'newClientOrderId'; legal range is '{_CLIENT_ID_RANGE}'."
+                400,
+                -1100,
+                f"Illegal characters found in parameter 'newClientOrderId'; legal range is '{_CLIENT_ID_RANGE}'.",
             )
         resp = _resp_type(params, order_type)
-        reject = self.rules[spec.symbol].check(
-            side.value, order_type.value, price, qty, self._mid(spec.symbol)
-        )
+        reject = self.rules[spec.symbol].check(side.value, order_type.value, price, qty, self._mid(spec.symbol))
         if reject is not None:
             raise ApiError(400, reject.code, reject.exchange_msg)
         price_units = _units(price) if price is not None else 0
@@ -599,7 +601,10 @@ class Venue:
             if order.type is not OrderType.MARKET:
                 self._unlock(order, _quote(order.price, qty) if order.remaining > qty else order.locked)
             quote_b.free -= quote
-            commission, commission_asset = qty * self.commission.numerator // self.commission.denominator, spec.base_asset
+            commission, commission_asset = (
+                qty * self.commission.numerator // self.commission.denominator,
+                spec.base_asset,
+            )
             base_b.free += qty - commission
         else:
             if order.type is not OrderType.MARKET:
@@ -654,7 +659,9 @@ class Venue:
             return self._auto_id("sim-cxl")
         if not _CLIENT_ID_RE.match(cancel_id):
             raise ApiError(
-                400, -1100, f"Illegal characters found in parameter 'newClientOrderId'; legal range is '{_CLIENT_ID_RANGE}'."
+                400,
+                -1100,
+                f"Illegal characters found in parameter 'newClientOrderId'; legal range is '{_CLIENT_ID_RANGE}'.",
             )
         return cancel_id
 
@@ -685,7 +692,9 @@ class Venue:
         for listener in list(self.listeners):
             listener(event)
 
-    def _execution(self, order: Order, exec_type: str, now_ms: int, trade: Trade | None = None, cancel_id: str = "") -> None:
+    def _execution(
+        self, order: Order, exec_type: str, now_ms: int, trade: Trade | None = None, cancel_id: str = ""
+    ) -> None:
         execution_id = self._next_execution_id
         self._next_execution_id += 1
         event: Event = {

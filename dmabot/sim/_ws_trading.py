@@ -59,9 +59,7 @@ def trading_methods(venue: Venue, auth: Authenticator, weight: RequestWeight) ->
             raise ApiError(400, -2036, "User Data Stream subscription not active.")
         for subscription_id in ids:
             session.subscriptions.pop(subscription_id)()
-            session.send(
-                {"subscriptionId": subscription_id, "event": {"e": "eventStreamTerminated", "E": ctx.now_ms}}
-            )
+            session.send({"subscriptionId": subscription_id, "event": {"e": "eventStreamTerminated", "E": ctx.now_ms}})
         return {}
 
     def subscriptions(params: Mapping[str, Any], ctx: RequestContext) -> list[dict[str, int]]:
