@@ -290,6 +290,10 @@ class Venue:
         for asset, amount in balances.items():
             self.balances.setdefault(asset, Balance()).free = amount
         self.orders: dict[str, dict[int, Order]] = {s: {} for s in self.specs}
+        # the open ones only, so matching and duplicate checks never scan the history
+        self._open: dict[str, dict[int, Order]] = {s: {} for s in self.specs}
+        # the latest order per client id: an id may be reused once its earlier order closed
+        self._by_client_id: dict[str, dict[str, Order]] = {s: {} for s in self.specs}
         self.trades: dict[str, list[Trade]] = {s: [] for s in self.specs}
         self._next_order_id = {s: 1 for s in self.specs}
         self._next_trade_id = {s: 1 for s in self.specs}
@@ -345,15 +349,16 @@ class Venue:
             raise ApiError(400, reject.code, reject.exchange_msg)
         price_units = _units(price) if price is not None else 0
         qty_units = _units(qty)
-        open_orders = [o for o in self.orders[spec.symbol].values() if o.is_open]
+        open_orders = self._open[spec.symbol].values()
         if client_id is not None and any(o.client_order_id == client_id for o in open_orders):
             raise ApiError(400, -2010, "Duplicate order sent.")
         max_orders = self.rules[spec.symbol].max_num_orders
         if max_orders is not None and len(open_orders) >= max_orders:
             raise ApiError(400, -1013, "Filter failure: MAX_NUM_ORDERS")
-        fills = self._liquidity(spec, side, qty_units, price_units if price is not None else None)
         if quote_qty:
             fills = self._liquidity_for_quote(spec, side, quote_qty)
+        else:
+            fills = self._liquidity(spec, side, qty_units, price_units if price is not None else None)
         filled = sum(f.qty for f in fills)
         if order_type is OrderType.LIMIT_MAKER and fills:
             raise ApiError(400, -2010, "Order would immediately match and take.")
@@ -375,6 +380,8 @@ class Venue:
         )
         self._next_order_id[spec.symbol] += 1
         self.orders[spec.symbol][order.order_id] = order
+        self._open[spec.symbol][order.order_id] = order
+        self._by_client_id[spec.symbol][order.client_order_id] = order
         if order_type is not OrderType.MARKET:
             order.locked = _quote(price_units, qty_units) if side is Side.BUY else qty_units
             self._lock(order.lock_asset, order.locked)
@@ -405,7 +412,7 @@ class Venue:
     def cancel_open_orders(self, params: Params, now_ms: int) -> list[dict[str, Any]]:
         """DELETE /api/v3/openOrders."""
         spec = self._spec(params)
-        open_orders = [o for o in self.orders[spec.symbol].values() if o.is_open]
+        open_orders = list(self._open[spec.symbol].values())
         if not open_orders:
             raise ApiError(400, -2011, "Unknown order sent.")
         cancel_id = self._cancel_id(params)
@@ -424,7 +431,7 @@ class Venue:
     def open_orders(self, params: Params, now_ms: int) -> list[dict[str, Any]]:
         """GET /api/v3/openOrders (all symbols when `symbol` is absent)."""
         symbols = [self._spec(params).symbol] if "symbol" in params else list(self.orders)
-        return [o.query() for s in symbols for o in self.orders[s].values() if o.is_open]
+        return [o.query() for s in symbols for o in self._open[s].values()]
 
     def account(self, params: Params, now_ms: int) -> dict[str, Any]:
         """GET /api/v3/account (samples/rest/account.json)."""
@@ -483,9 +490,7 @@ class Venue:
             Side.SELL: walk.bid_qty_steps * spec.step_units,
         }
         touched = False
-        for order in list(self.orders[symbol].values()):
-            if not order.is_open:
-                continue
+        for order in list(self._open[symbol].values()):
             crosses = ask <= order.price if order.side is Side.BUY else bid >= order.price
             if not crosses or available[order.side] <= 0:
                 continue
@@ -645,6 +650,7 @@ class Venue:
         order.status = status
         order.update_time = now_ms
         order.expiry_reason = expiry_reason
+        self._open[order.symbol].pop(order.order_id, None)
         if order.locked:
             self._unlock(order, order.locked)
         self.update_time = now_ms
@@ -681,11 +687,10 @@ class Venue:
         client_id = params.get("origClientOrderId")
         if not client_id:
             raise ApiError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
-        # the id may have been reused once the earlier order closed: the latest one is meant
-        for order in reversed(orders.values()):
-            if order.client_order_id == client_id:
-                return order
-        raise ApiError(400, code, msg)
+        found = self._by_client_id[symbol].get(client_id)
+        if found is None:
+            raise ApiError(400, code, msg)
+        return found
 
     # -- user data events -------------------------------------------------------------------
     def _publish(self, event: Event) -> None:
