@@ -446,3 +446,61 @@ def test_forced_1021_429_418_and_dropped_user_stream(reactor: Reactor, sim: Simu
     fault(reactor, sim, "action=force_418&seconds=30")
     got = trader.call("GET", "/api/v3/time")
     assert got[0] == 418 and got[2]["code"] == -1003 and 29 <= int(got[1]["retry-after"]) <= 30
+
+
+def test_cli_options_set_balances_and_commission(tmp_path: Path, reactor: Reactor) -> None:
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    log = tmp_path / "sim.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dmabot",
+                "sim",
+                "--port",
+                "0",
+                "--api-key",
+                KEY,
+                "--api-secret",
+                SECRET,
+                "--balances",
+                "USDT=5000,BNB=2.5",
+                "--commission",
+                "0.00075",
+                "--weight-limit",
+                "100",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 10
+        while not (found := re.search(r"sim listening on ws://127\.0\.0\.1:(\d+)", log.read_text())):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+
+        class Port:
+            port = int(found.group(1))
+
+        account = Trader(reactor, Port()).ok("GET", "/api/v3/account", [("omitZeroBalances", "true")])
+        assert [(b["asset"], b["free"]) for b in account["balances"]] == [
+            ("BNB", "2.50000000"),
+            ("USDT", "5000.00000000"),
+        ]
+        assert account["commissionRates"]["taker"] == "0.00075000"
+        info = fetch(
+            reactor,
+            open_client(reactor, Port.port, HttpClient(f"127.0.0.1:{Port.port}"), None),
+            "GET",
+            "/api/v3/exchangeInfo",
+        )
+        assert json.loads(info.body)["rateLimits"][0]["limit"] == 100
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    assert SECRET not in log.read_text()

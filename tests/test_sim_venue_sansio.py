@@ -408,3 +408,44 @@ def test_ws_api_ban_carries_retry_after_data() -> None:
     reply = json.loads(session.handle_text('{"id":"q-77","method":"time"}', NOW))
     expected = sample("ws_api/error_ip_banned_418.json")
     assert {k: v for k, v in reply.items() if k != "rateLimits"} == expected
+
+
+# -- the HTTP connection with plain bytes: reply faults --------------------------------------
+
+
+def test_lost_and_delayed_replies_at_the_protocol_level() -> None:
+    from dmabot.sim._app import SimApp
+    from dmabot.sim._faults import Fault, FaultAction
+    from dmabot.sim._protocol import SimProtocol
+
+    w = World()
+    app = SimApp(w.venue.specs, None, venue=w.venue, auth=Authenticator(CREDS))
+    order = [
+        ("symbol", "ETHUSDT"),
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("quantity", "0.01"),
+        ("price", "3000"),
+    ]
+
+    def post(client_id: str) -> bytes:
+        body = signed_query([*order, ("newClientOrderId", client_id)], CREDS, NOW, None).encode()
+        return (
+            b"POST /api/v3/order HTTP/1.1\r\nHost: sim\r\nX-MBX-APIKEY: "
+            + DOC_KEY.encode()
+            + b"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+
+    app.rest.queue_reply_fault(Fault(FaultAction.DELAY_REPLY, seconds=2.0))
+    app.rest.queue_reply_fault(Fault(FaultAction.LOSE_REPLY))
+    protocol = SimProtocol(app)
+    assert protocol.receive_data(post("slow-1"), NOW) == b""
+    [(delay, reply)] = protocol.delayed
+    assert delay == 2.0 and reply.startswith(b"HTTP/1.1 200 ") and b'"clientOrderId":"slow-1"' in reply
+    assert protocol.receive_data(post("lost-1"), NOW) == b"" and protocol.closing
+    # both were executed: the first one's reply is late, the second one's never comes
+    assert [o["clientOrderId"] for o in w.venue.open_orders({"symbol": "ETHUSDT"}, NOW)] == ["slow-1", "lost-1"]
