@@ -449,3 +449,15 @@ def test_lost_and_delayed_replies_at_the_protocol_level() -> None:
     assert protocol.receive_data(post("lost-1"), NOW) == b"" and protocol.closing
     # both were executed: the first one's reply is late, the second one's never comes
     assert [o["clientOrderId"] for o in w.venue.open_orders({"symbol": "ETHUSDT"}, NOW)] == ["slow-1", "lost-1"]
+
+
+def test_order_test_validates_without_trading() -> None:
+    rest, w = rest_api()
+    headers = {"x-mbx-apikey": DOC_KEY}
+    params = [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.001")]
+    ok = rest.handle("POST", "/api/v3/order/test", signed_query(params, CREDS, NOW, None).encode(), NOW, headers)
+    assert (ok.status, json.loads(ok.body)) == (200, sample("rest/order_test_ok.json"))
+    assert w.events == [] and w.venue.trades["BTCUSDT"] == [] and w.balance("BTC") == ("1.00000000", "0.00000000")
+    params[-1] = ("quantity", "0.000001")
+    bad = rest.handle("POST", "/api/v3/order/test", signed_query(params, CREDS, NOW, None).encode(), NOW, headers)
+    assert json.loads(bad.body) == sample("errors/rest_-1013_filter_lot_size.json")

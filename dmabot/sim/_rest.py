@@ -6,6 +6,8 @@ limits, with `Retry-After` in seconds), `X-MBX-USED-WEIGHT-1M` on every reply an
 `X-MBX-ORDER-COUNT-10S`/`-1D` on every reply of `POST /api/v3/order`. Paths that do not
 exist give 404 with an empty body, a known path with the wrong method 405.
 
+`POST /api/v3/order/test` runs every check of an order without trading it.
+
 Signed endpoints (TRADE, USER_DATA) check the `X-MBX-APIKEY` header, the HMAC signature
 over the bytes as sent and the timestamp window (`dmabot.sim._auth`) before they run.
 Successful order placement and cancellation cost no weight (Binance since 2026-04-02);
@@ -60,6 +62,10 @@ class Route:
         return self.weight(params) if callable(self.weight) else self.weight
 
 
+_PLACE: dict[str, bool] = {"signed": True, "free_if_ok": True, "places_order": True, "trading": True}
+_CANCEL: dict[str, bool] = {"signed": True, "free_if_ok": True, "trading": True}
+
+
 def json_bytes(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
@@ -89,13 +95,14 @@ class RestApi:
         ]
         if venue is not None:
             routes += [
-                ("/api/v3/order", Route("POST", 1, venue.new_order, True, True, True, True)),
-                ("/api/v3/order", Route("DELETE", 1, venue.cancel_order, True, True, trading=True)),
-                ("/api/v3/order", Route("GET", 4, venue.query_order, True)),
-                ("/api/v3/openOrders", Route("GET", _open_orders_weight, venue.open_orders, True)),
-                ("/api/v3/openOrders", Route("DELETE", 1, venue.cancel_open_orders, True, True, trading=True)),
-                ("/api/v3/account", Route("GET", 20, venue.account, True)),
-                ("/api/v3/myTrades", Route("GET", _my_trades_weight, venue.my_trades, True)),
+                ("/api/v3/order", Route("POST", 1, venue.new_order, **_PLACE)),
+                ("/api/v3/order/test", Route("POST", 1, venue.test_order, signed=True)),
+                ("/api/v3/order", Route("DELETE", 1, venue.cancel_order, **_CANCEL)),
+                ("/api/v3/order", Route("GET", 4, venue.query_order, signed=True)),
+                ("/api/v3/openOrders", Route("GET", _open_orders_weight, venue.open_orders, signed=True)),
+                ("/api/v3/openOrders", Route("DELETE", 1, venue.cancel_open_orders, **_CANCEL)),
+                ("/api/v3/account", Route("GET", 20, venue.account, signed=True)),
+                ("/api/v3/myTrades", Route("GET", _my_trades_weight, venue.my_trades, signed=True)),
             ]
         self._routes: dict[str, dict[str, Route]] = {}
         for path, route in routes:

@@ -76,6 +76,15 @@ class Status(Enum):
 OPEN = (Status.NEW, Status.PARTIALLY_FILLED)
 
 
+class ExecType(Enum):
+    """`x` of an executionReport: what just happened to the order."""
+
+    NEW = "NEW"
+    TRADE = "TRADE"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+
+
 class RespType(Enum):
     ACK = "ACK"
     RESULT = "RESULT"
@@ -306,8 +315,13 @@ class Venue:
         self._changed_assets: set[str] = set()
 
     # -- requests ---------------------------------------------------------------------------
-    def new_order(self, params: Params, now_ms: int) -> dict[str, Any]:
-        """POST /api/v3/order."""
+    def test_order(self, params: Params, now_ms: int) -> dict[str, Any]:
+        """POST /api/v3/order/test: every check of `new_order` up to matching; `{}` if it passes."""
+        self.new_order(params, now_ms, test=True)
+        return {}
+
+    def new_order(self, params: Params, now_ms: int, *, test: bool = False) -> dict[str, Any]:
+        """POST /api/v3/order (with `test`, validate only and return `{}`)."""
         spec = self._spec(params)
         side = _enum(Side, params, "side", -1117, "Invalid side.")
         order_type = _enum(OrderType, params, "type", -1116, "Invalid orderType.")
@@ -355,6 +369,8 @@ class Venue:
         max_orders = self.rules[spec.symbol].max_num_orders
         if max_orders is not None and len(open_orders) >= max_orders:
             raise ApiError(400, -1013, "Filter failure: MAX_NUM_ORDERS")
+        if test:
+            return {}
         if quote_qty:
             fills = self._liquidity_for_quote(spec, side, quote_qty)
         else:
@@ -385,7 +401,7 @@ class Venue:
         if order_type is not OrderType.MARKET:
             order.locked = _quote(price_units, qty_units) if side is Side.BUY else qty_units
             self._lock(order.lock_asset, order.locked)
-        self._execution(order, "NEW", now_ms)
+        self._execution(order, ExecType.NEW, now_ms)
         self._consume(spec, side, filled)
         trades = [self._fill(order, f.price, f.qty, False, now_ms) for f in fills]
         if order.remaining and (order_type is OrderType.MARKET or tif is not TimeInForce.GTC):
@@ -394,7 +410,7 @@ class Venue:
                 TimeInForce.FOK: "UNFILLED_FOK_ORDER_EXPIRED",
             }.get(tif, "INSUFFICIENT_LIQUIDITY")
             self._close(order, Status.EXPIRED, now_ms, expiry_reason=reason)
-            self._execution(order, "EXPIRED", now_ms)
+            self._execution(order, ExecType.EXPIRED, now_ms)
         self._account_position(now_ms)
         return order.result(resp, now_ms, trades)
 
@@ -643,7 +659,7 @@ class Venue:
             self._close(order, Status.FILLED, now_ms)
         else:
             order.status = Status.PARTIALLY_FILLED
-        self._execution(order, "TRADE", now_ms, trade)
+        self._execution(order, ExecType.TRADE, now_ms, trade)
         return trade
 
     def _close(self, order: Order, status: Status, now_ms: int, expiry_reason: str | None = None) -> None:
@@ -657,7 +673,7 @@ class Venue:
 
     def _cancel(self, order: Order, cancel_id: str, now_ms: int) -> None:
         self._close(order, Status.CANCELED, now_ms)
-        self._execution(order, "CANCELED", now_ms, cancel_id=cancel_id)
+        self._execution(order, ExecType.CANCELED, now_ms, cancel_id=cancel_id)
 
     def _cancel_id(self, params: Params) -> str:
         cancel_id = params.get("newClientOrderId")
@@ -698,7 +714,7 @@ class Venue:
             listener(event)
 
     def _execution(
-        self, order: Order, exec_type: str, now_ms: int, trade: Trade | None = None, cancel_id: str = ""
+        self, order: Order, exec_type: ExecType, now_ms: int, trade: Trade | None = None, cancel_id: str = ""
     ) -> None:
         execution_id = self._next_execution_id
         self._next_execution_id += 1
@@ -716,7 +732,7 @@ class Venue:
             "F": _ZERO,
             "g": -1,
             "C": order.client_order_id if cancel_id else "",
-            "x": exec_type,
+            "x": exec_type.value,
             "X": order.status.value,
             "r": "NONE",
             "i": order.order_id,
@@ -738,7 +754,7 @@ class Venue:
             "W": order.time,
             "V": STP_MODE,
         }
-        if order.expiry_reason is not None and exec_type == "EXPIRED":
+        if order.expiry_reason is not None and exec_type is ExecType.EXPIRED:
             del event["W"]  # sent only while the order is (or was) working on the book
             event["eR"] = order.expiry_reason
         self._publish(event)
