@@ -142,11 +142,13 @@ class RestApi:
                 reply_fault = self._reply_faults.popleft()
             result = route.handler(params, now_ms)
         except ApiError as exc:
-            out = self._charge(route, weight, now_ms, exc)
-            return HttpResponse(exc.status, json_bytes(exc.body()), out)
-        if route.places_order:
-            self._weight.add_order(now_ms)
-        response = HttpResponse(200, json_bytes(result), self._charge(route, 0 if route.free_if_ok else weight, now_ms))
+            response = HttpResponse(exc.status, json_bytes(exc.body()), self._charge(route, weight, now_ms, exc))
+        else:
+            if route.places_order:
+                self._weight.add_order(now_ms)
+            charged = 0 if route.free_if_ok else weight
+            response = HttpResponse(200, json_bytes(result), self._charge(route, charged, now_ms))
+        # a reply fault hits whatever the matching engine answered, a rejection included
         return _faulty(response, reply_fault) if reply_fault else response
 
     def _charge(
