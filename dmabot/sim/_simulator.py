@@ -118,7 +118,10 @@ class Simulator:
             connection.drop()
 
     def _on_book(self, walk: BookTickerWalk) -> None:
-        self.venue.on_book(walk.spec.symbol, self.now_ms())
+        try:
+            self.venue.on_book(walk.spec.symbol, self.now_ms())
+        except Exception:  # a venue bug must not stop the market data
+            log.exception("venue failed to match %s after a book update", walk.spec.symbol)
 
     # -- fault switches --------------------------------------------------------------------
     def apply_fault(self, fault: Fault) -> int:
