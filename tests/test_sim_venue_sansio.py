@@ -517,3 +517,33 @@ def test_every_reply_and_event_parses_with_the_engines_own_parsers() -> None:
     assert all(isinstance(p, ev.ExecutionReport | ev.AccountPosition) for p in parsed)
     error = ev.parse_api_error(error_of(w.venue.cancel_open_orders, {"symbol": "BTCUSDT"}, NOW), 400)
     assert error.code == -2011
+
+
+def test_orders_that_trade_give_their_order_count_back() -> None:
+    w = World()
+    weight = RequestWeight(Limits(orders_10s=2))
+    w.venue.on_first_trade = lambda now_ms: weight.add_order(now_ms, -1)
+    rest = RestApi(w.venue.specs, weight, None, w.venue, Authenticator(CREDS))
+    headers = {"x-mbx-apikey": DOC_KEY}
+
+    def place(*params: tuple[str, str]) -> Any:
+        body = signed_query(list(params), CREDS, NOW, None).encode()
+        return rest.handle("POST", "/api/v3/order", body, NOW, headers)
+
+    market = [("symbol", "ETHUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.01")]
+    counts = [dict(place(*market).headers)["X-MBX-ORDER-COUNT-10S"] for _ in range(5)]
+    assert counts == ["0"] * 5  # filled at once: never unfilled
+    resting = [
+        ("symbol", "ETHUSDT"),
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("quantity", "0.01"),
+        ("price", "3000"),
+    ]
+    assert [place(*resting).status for _ in range(3)] == [200, 200, 429]
+    rejected = place(*resting[:-1], ("price", "3000.001"))
+    assert rejected.status == 429  # the limit is checked first
+    set_book(w.eth, "2999.00", "2999.01", "1", "1")
+    w.venue.on_book("ETHUSDT", NOW)  # both resting orders trade: their counts come back
+    assert place(*resting).status == 200

@@ -46,6 +46,7 @@ class SimApp:
         self.rest = RestApi(specs, self.weight, faults, venue, auth)
         self.served_streams = frozenset(f"{spec.stream_prefix}@bookTicker" for spec in specs.values())
         if venue is not None:
+            venue.on_first_trade = lambda now_ms: self.weight.add_order(now_ms, -1)
             ws_api_methods = {**ws_api_methods, **trading_methods(venue, auth, self.weight)}
         self._ws_api_methods = ws_api_methods
 

@@ -138,9 +138,14 @@ class RequestWeight:
                     retry_after_ms=window.ends_ms(now_ms),
                 )
 
-    def add_order(self, now_ms: int) -> None:
-        self._orders_10s.add(1, now_ms)
-        self._orders_1d.add(1, now_ms)
+    def add_order(self, now_ms: int, n: int = 1) -> None:
+        """Count a new unfilled order (`n=-1`: one traded, or was never placed after all).
+
+        As on Binance, orders that trade give their count back: an account whose orders
+        fill can keep trading; counts never go below zero.
+        """
+        for window in (self._orders_10s, self._orders_1d):
+            window.add(max(n, -window.count(now_ms)), now_ms)
 
     def order_counts(self, now_ms: int) -> tuple[int, int]:
         """(orders in this 10 s window, orders today) for `X-MBX-ORDER-COUNT-10S/-1D`."""

@@ -140,16 +140,25 @@ class RestApi:
                 self._weight.admit_order(now_ms)
             if route.trading and self._reply_faults:
                 reply_fault = self._reply_faults.popleft()
-            result = route.handler(params, now_ms)
+            result = self._run(route, params, now_ms)
         except ApiError as exc:
             response = HttpResponse(exc.status, json_bytes(exc.body()), self._charge(route, weight, now_ms, exc))
         else:
-            if route.places_order:
-                self._weight.add_order(now_ms)
             charged = 0 if route.free_if_ok else weight
             response = HttpResponse(200, json_bytes(result), self._charge(route, charged, now_ms))
         # a reply fault hits whatever the matching engine answered, a rejection included
         return _faulty(response, reply_fault) if reply_fault else response
+
+    def _run(self, route: Route, params: Params, now_ms: int) -> Any:
+        if not route.places_order:
+            return route.handler(params, now_ms)
+        # counted before it runs, so that its own immediate fills can give the count back
+        self._weight.add_order(now_ms)
+        try:
+            return route.handler(params, now_ms)
+        except ApiError:
+            self._weight.add_order(now_ms, -1)
+            raise
 
     def _charge(
         self, route: Route, weight: int, now_ms: int, error: ApiError | None = None

@@ -312,6 +312,8 @@ class Venue:
         self._taken: dict[tuple[str, Side], tuple[int, int]] = {}
         self.update_time = 0
         self.listeners: list[Callable[[Event], None]] = []
+        # called with the time when an order trades for the first time (gives back its order count)
+        self.on_first_trade: Callable[[int], None] | None = None
         self._changed_assets: set[str] = set()
 
     # -- requests ---------------------------------------------------------------------------
@@ -651,6 +653,8 @@ class Venue:
         self._next_trade_id[spec.symbol] += 1
         self.trades[spec.symbol].append(trade)
         order.trades.append(trade)
+        if order.executed_qty == 0 and self.on_first_trade is not None:
+            self.on_first_trade(now_ms)
         order.executed_qty += qty
         order.cum_quote += quote
         order.update_time = now_ms

@@ -68,12 +68,15 @@ def trading_methods(venue: Venue, auth: Authenticator, weight: RequestWeight) ->
     def signed(call: Callable[[Mapping[str, str], int], Any], places_order: bool = False) -> Callable[..., Any]:
         def handler(params: Mapping[str, Any], ctx: RequestContext) -> Any:
             auth.check_ws(params, ctx.now_ms)
-            if places_order:
-                weight.admit_order(ctx.now_ms)
-            result = call({k: _text(v) for k, v in params.items() if k not in _SIGNING_PARAMS}, ctx.now_ms)
-            if places_order:
-                weight.add_order(ctx.now_ms)
-            return result
+            if not places_order:
+                return call({k: _text(v) for k, v in params.items() if k not in _SIGNING_PARAMS}, ctx.now_ms)
+            weight.admit_order(ctx.now_ms)
+            weight.add_order(ctx.now_ms)  # before it runs: its own fills give the count back
+            try:
+                return call({k: _text(v) for k, v in params.items() if k not in _SIGNING_PARAMS}, ctx.now_ms)
+            except ApiError:
+                weight.add_order(ctx.now_ms, -1)
+                raise
 
         return handler
 
