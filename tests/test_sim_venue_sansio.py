@@ -370,6 +370,7 @@ def test_ws_api_subscribe_signature_then_events_then_unsubscribe() -> None:
     }
     placed = json.loads(session.handle_text(json.dumps(place), NOW))
     assert placed["status"] == 200 and placed["result"]["status"] == "FILLED"
+    assert placed["rateLimits"][0]["count"] == 6  # 2 per subscribe attempt; a successful order costs none
     kinds = [(p["subscriptionId"], p["event"]["e"], p["event"].get("x")) for p in pushed]
     assert kinds == [
         (0, "executionReport", "NEW"),

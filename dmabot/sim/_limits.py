@@ -151,6 +151,7 @@ class RequestWeight:
         """(orders in this 10 s window, orders today) for `X-MBX-ORDER-COUNT-10S/-1D`."""
         return self._orders_10s.count(now_ms), self._orders_1d.count(now_ms)
 
-    def as_rate_limits(self) -> list[dict[str, object]]:
-        """The `rateLimits` array of a WebSocket API response."""
-        return [{**self.limits.as_rate_limits()[0], "count": self.used}]
+    def as_rate_limits(self, now_ms: int | None = None) -> list[dict[str, object]]:
+        """The `rateLimits` array of a WebSocket API response (the count at `now_ms`)."""
+        used = self.used if now_ms is None else self.used_at(now_ms)
+        return [{**self.limits.as_rate_limits()[0], "count": used}]

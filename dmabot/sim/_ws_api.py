@@ -34,6 +34,7 @@ class RequestContext:
 class Method:
     weight: int
     handler: Callable[[Mapping[str, Any], RequestContext], Any]
+    free_if_ok: bool = False  # order placement and cancels: weight only when they fail
 
 
 PUBLIC_METHODS: Mapping[str, Method] = {
@@ -76,8 +77,12 @@ class WsApiSession:
             if method is None:
                 raise ApiError(400, -1020, f"Unsupported operation: unknown method '{name}'.")
             self._weight.admit(method.weight, now_ms)
-            self._weight.add(method.weight, now_ms)
-            result = method.handler(params, RequestContext(now_ms, self))
+            try:
+                result = method.handler(params, RequestContext(now_ms, self))
+            except ApiError:
+                self._weight.add(method.weight, now_ms)
+                raise
+            self._weight.add(0 if method.free_if_ok else method.weight, now_ms)
         except ApiError as exc:
             error: dict[str, Any] = {"code": exc.code, "msg": exc.msg}
             if exc.retry_after_ms is not None:
@@ -85,7 +90,7 @@ class WsApiSession:
             reply = {"id": request_id, "status": exc.status, "error": error}
         else:
             reply = {"id": request_id, "status": 200, "result": result}
-        reply["rateLimits"] = self._weight.as_rate_limits()
+        reply["rateLimits"] = self._weight.as_rate_limits(now_ms)
         return json.dumps(reply, separators=(",", ":"))
 
 

@@ -84,8 +84,8 @@ def trading_methods(venue: Venue, auth: Authenticator, weight: RequestWeight) ->
         "userDataStream.subscribe.signature": Method(2, subscribe),
         "userDataStream.unsubscribe": Method(2, unsubscribe),
         "session.subscriptions": Method(2, subscriptions),
-        "order.place": Method(1, signed(venue.new_order, places_order=True)),
-        "order.cancel": Method(1, signed(venue.cancel_order)),
+        "order.place": Method(1, signed(venue.new_order, places_order=True), free_if_ok=True),
+        "order.cancel": Method(1, signed(venue.cancel_order), free_if_ok=True),
         "order.status": Method(4, signed(venue.query_order)),
         "openOrders.status": Method(6, signed(venue.open_orders)),
     }
