@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dmabot.binance.signing import Credentials, signed_query, ws_api_params
 from dmabot.sim._auth import Authenticator
@@ -548,3 +550,77 @@ def test_orders_that_trade_give_their_order_count_back() -> None:
     set_book(w.eth, "2999.00", "2999.01", "1", "1")
     w.venue.on_book("ETHUSDT", NOW)  # both resting orders trade: their counts come back
     assert place(*resting).status == 200
+
+
+# -- property: the account always adds up ------------------------------------------------------
+
+_ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("order"),
+            st.sampled_from(["BUY", "SELL"]),
+            st.sampled_from(["MARKET", "LIMIT_GTC", "LIMIT_IOC", "LIMIT_FOK", "LIMIT_MAKER"]),
+            st.integers(1, 400),  # quantity in units of 0.001 ETH
+            st.integers(-6, 6),  # limit price offset from the mid, in ticks
+        ),
+        st.tuples(st.just("move"), st.integers(1, 5)),
+        st.tuples(st.just("cancel_all")),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_ACTIONS)
+def test_balances_add_up_whatever_happens(actions: list[tuple[Any, ...]]) -> None:
+    w = World(balances="USDT=20000,ETH=3")
+    start = {"ETH": units("3"), "USDT": units("20000")}
+    for action in actions:
+        if action[0] == "order":
+            _, side, kind, steps, offset = action
+            walk = w.eth
+            mid_ticks = walk.bid_ticks + walk.spread_ticks // 2
+            params = {"symbol": "ETHUSDT", "side": side, "quantity": str(Decimal(steps * 10) / 10_000)}
+            if kind == "MARKET":
+                params["type"] = "MARKET"
+            else:
+                params["price"] = str(Decimal(mid_ticks + offset) / 100)
+                params["type"] = "LIMIT_MAKER" if kind == "LIMIT_MAKER" else "LIMIT"
+                if kind != "LIMIT_MAKER":
+                    params["timeInForce"] = kind.split("_")[1]
+            try:
+                w.venue.new_order(params, NOW)
+            except ApiError as exc:
+                assert exc.code in (-2010, -1013), exc.msg
+        elif action[0] == "move":
+            for _ in range(action[1]):
+                w.eth.advance()
+                w.venue.on_book("ETHUSDT", NOW)
+        else:
+            try:
+                w.venue.cancel_open_orders({"symbol": "ETHUSDT"}, NOW)
+            except ApiError as exc:
+                assert exc.code == -2011
+        # every unit is accounted for: start + trades - commissions == free + locked
+        expected = dict(start)
+        for t in w.venue.trades["ETHUSDT"]:
+            sign = 1 if t.is_buyer else -1
+            expected["ETH"] += sign * t.qty
+            expected["USDT"] -= sign * t.quote_qty
+            expected[t.commission_asset] -= t.commission
+        for asset in ("ETH", "USDT"):
+            balance = w.venue.balances[asset]
+            assert balance.free >= 0 and balance.locked >= 0
+            assert balance.free + balance.locked == expected[asset], asset
+        open_orders = w.venue.open_orders({"symbol": "ETHUSDT"}, NOW)
+        locked_eth = sum(units(o["origQty"]) - units(o["executedQty"]) for o in open_orders if o["side"] == "SELL")
+        assert w.venue.balances["ETH"].locked == locked_eth
+        locked_usdt = sum(
+            units(o["price"]) * (units(o["origQty"]) - units(o["executedQty"])) // SCALE
+            for o in open_orders
+            if o["side"] == "BUY"
+        )
+        assert w.venue.balances["USDT"].locked == locked_usdt
+        assert all(o["status"] in ("NEW", "PARTIALLY_FILLED") for o in open_orders)
+    ids = [t.id for t in w.venue.trades["ETHUSDT"]]
+    assert ids == list(range(1, len(ids) + 1))
