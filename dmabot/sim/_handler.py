@@ -34,7 +34,8 @@ class ClientHandler:
         self._ping_timer: TimerHandle | None = None
         self._close_deadline: TimerHandle | None = None
         self._pings_sent = 0
-        self._delayed_pending = 0  # replies a delay fault holds back
+        self._delayed: dict[int, TimerHandle] = {}  # replies a delay fault holds back
+        self._delayed_count = 0
 
     @property
     def mode(self) -> Mode:
@@ -60,17 +61,19 @@ class ClientHandler:
             self._on_websocket_open()
         elif self._streams is not None:
             self._sim.feed.kick()  # a SUBSCRIBE may have made us want data
+        # a pipelined request behind a delayed reply is answered first: fine for a fault
         for delay_s, reply in self._protocol.delayed:
-            self._delayed_pending += 1
-            self._sim.reactor.call_later(round(delay_s * 1e9), self._send_delayed, reply)
+            self._delayed_count += 1
+            key = self._delayed_count
+            self._delayed[key] = self._sim.reactor.call_later(round(delay_s * 1e9), self._send_delayed, key, reply)
         self._protocol.delayed.clear()
-        if self._protocol.closing and not self._delayed_pending:
+        if self._protocol.closing and not self._delayed:
             self._close_transport()
 
-    def _send_delayed(self, reply: bytes) -> None:
-        self._delayed_pending -= 1
+    def _send_delayed(self, key: int, reply: bytes) -> None:
+        del self._delayed[key]
         self._write(reply)
-        if self._protocol.closing and not self._delayed_pending:
+        if self._protocol.closing and not self._delayed:
             self._close_transport()
 
     def connection_lost(self, exc: TransportError | None) -> None:
@@ -78,9 +81,10 @@ class ClientHandler:
         if isinstance(self._protocol.session, WsApiSession):
             self._protocol.session.close()  # its user-data subscriptions end with it
             self._protocol.session.push = None
-        for timer in (self._ping_timer, self._close_deadline):
+        for timer in (self._ping_timer, self._close_deadline, *self._delayed.values()):
             if timer is not None:
                 timer.cancel()
+        self._delayed.clear()
         if self.transport is None:  # the TLS handshake failed; exc names the peer
             log.info("conn failed: %s", exc)
             return
