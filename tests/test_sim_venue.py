@@ -380,6 +380,7 @@ def fault(reactor: Reactor, sim: Simulator, query: str) -> dict[str, Any]:
 
 
 def test_lost_reply_leaves_an_order_of_unknown_status_that_a_query_finds(reactor: Reactor, sim: Simulator) -> None:
+    stream = user_stream(reactor, sim)
     fault(reactor, sim, "action=lose_reply")
     trader = Trader(reactor, sim)
     order = [
@@ -398,6 +399,10 @@ def test_lost_reply_leaves_an_order_of_unknown_status_that_a_query_finds(reactor
     assert trader.http.response is None
     found = Trader(reactor, sim).ok("GET", "/api/v3/order", [("symbol", "ETHUSDT"), ("origClientOrderId", "lost-1")])
     assert found["status"] == "NEW"
+    # the user stream told the truth all along
+    run_until(reactor, lambda: any(e.get("c") == "lost-1" for e in events(stream)))
+    [new] = [e for e in events(stream) if e.get("c") == "lost-1"]
+    assert (new["x"], new["i"]) == ("NEW", found["orderId"])
 
 
 def test_delayed_reply_and_5xx_still_execute(reactor: Reactor, sim: Simulator) -> None:
