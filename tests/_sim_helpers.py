@@ -116,12 +116,12 @@ class HttpClient(ClientBase):
         self.body = b""
         self.done = False
 
-    def request(self, method: str, target: str, body: bytes = b"") -> None:
+    def request(self, method: str, target: str, body: bytes = b"", extra_headers: tuple = ()) -> None:
         assert self.transport is not None
         if self.http.our_state is h11.DONE:
             self.http.start_next_cycle()
         self.response, self.body, self.done = None, b"", False
-        headers = [("Host", self._host), ("Content-Length", str(len(body)))]
+        headers = [("Host", self._host), ("Content-Length", str(len(body))), *extra_headers]
         if body:
             headers.append(("Content-Type", "application/x-www-form-urlencoded"))
         out = self.http.send(h11.Request(method=method, target=target, headers=headers))

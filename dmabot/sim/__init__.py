@@ -1,10 +1,15 @@
-"""A Binance-compatible exchange simulator (market data part) on the project's reactor.
+"""A Binance-compatible exchange simulator on the project's reactor: market data and a venue.
 
-One port serves REST over HTTP/1.1 (`/api/v3/time`, `/api/v3/ping`, `/api/v3/exchangeInfo`),
-WebSocket market streams (`/ws`, `/ws/<stream>`, `/stream?streams=a/b`), the WebSocket API
-(`/ws-api/v3`) and the fault switches (`POST /sim/fault`, see `dmabot.sim._faults`).
+One port serves REST over HTTP/1.1 (`/api/v3/time`, `/api/v3/ping`, `/api/v3/exchangeInfo`
+and the signed trading endpoints `POST/GET/DELETE /api/v3/order`, `GET/DELETE
+/api/v3/openOrders`, `GET /api/v3/account`, `GET /api/v3/myTrades`), WebSocket market
+streams (`/ws`, `/ws/<stream>`, `/stream?streams=a/b`), the WebSocket API (`/ws-api/v3`:
+`ping`, `time`, `userDataStream.subscribe.signature` and the user-data events,
+`order.place`, `order.cancel`, ...) and the fault switches (`POST /sim/fault`, see
+`dmabot.sim._faults`). Orders match against the simulator's own books (`dmabot.sim._venue`).
 
-    python -m dmabot.sim --port 0 --tls-cert cert.pem --tls-key key.pem --rate 50
+    python -m dmabot.sim --port 0 --tls-cert cert.pem --tls-key key.pem --rate 50 \
+        --api-key KEY --api-secret SECRET --balances USDT=100000,BTC=1,ETH=10
 
 In-process::
 
@@ -14,7 +19,10 @@ In-process::
 """
 
 from dmabot.sim._cli import main
+from dmabot.sim._errors import ApiError
 from dmabot.sim._faults import Fault, FaultAction
+from dmabot.sim._limits import Limits
 from dmabot.sim._simulator import SimConfig, Simulator
+from dmabot.sim._venue import Venue
 
-__all__ = ["Fault", "FaultAction", "SimConfig", "Simulator", "main"]
+__all__ = ["ApiError", "Fault", "FaultAction", "Limits", "SimConfig", "Simulator", "Venue", "main"]

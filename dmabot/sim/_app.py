@@ -6,12 +6,15 @@ import json
 from collections.abc import Mapping
 from urllib.parse import parse_qs, urlsplit
 
+from dmabot.sim._auth import Authenticator
 from dmabot.sim._faults import FaultSwitch
-from dmabot.sim._limits import RequestWeight
+from dmabot.sim._limits import DEFAULT_LIMITS, Limits, RequestWeight
 from dmabot.sim._rest import JSON_CONTENT_TYPE, HttpResponse, RestApi
 from dmabot.sim._streams import StreamSession, UnknownStream
 from dmabot.sim._symbols import SymbolSpec
+from dmabot.sim._venue import Venue
 from dmabot.sim._ws_api import PUBLIC_METHODS, Method, WsApiSession
+from dmabot.sim._ws_trading import trading_methods
 
 WS_API_PATH = "/ws-api/v3"
 
@@ -32,10 +35,19 @@ class SimApp:
         specs: Mapping[str, SymbolSpec],
         faults: FaultSwitch,
         ws_api_methods: Mapping[str, Method] = PUBLIC_METHODS,
+        *,
+        venue: Venue | None = None,
+        auth: Authenticator | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
-        self.weight = RequestWeight()
-        self.rest = RestApi(specs, self.weight, faults)
+        """With a `venue`, the signed trading endpoints (REST and WebSocket API) are served too."""
+        self.weight = RequestWeight(limits)
+        auth = auth or Authenticator(None)
+        self.rest = RestApi(specs, self.weight, faults, venue, auth)
         self.served_streams = frozenset(f"{spec.stream_prefix}@bookTicker" for spec in specs.values())
+        if venue is not None:
+            venue.on_first_trade = lambda now_ms: self.weight.add_order(now_ms, -1)
+            ws_api_methods = {**ws_api_methods, **trading_methods(venue, auth, self.weight)}
         self._ws_api_methods = ws_api_methods
 
     def open_session(self, target: str) -> Session:

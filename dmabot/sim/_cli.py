@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+from decimal import Decimal
+from fractions import Fraction
 
 from dmabot.reactor import Reactor
+from dmabot.sim._limits import Limits
 from dmabot.sim._simulator import SimConfig, Simulator
 from dmabot.sim._symbols import symbol_spec
+from dmabot.sim._venue import parse_balances
 from dmabot.transport import TransportError
 
 log = logging.getLogger("dmabot.sim")
@@ -19,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dmabot sim",
         description="Binance-compatible exchange simulator: REST, WebSocket streams and WebSocket API "
-        "on one port. Logs 'sim listening on ws(s)://HOST:PORT' once bound. "
+        "on one port, with signed trading against its own books (needs --api-key and --api-secret). "
+        "Logs 'sim listening on ws(s)://HOST:PORT' once bound. "
         "Fault switches: POST /sim/fault?action=... (see dmabot/sim/_faults.py).",
     )
     parser.add_argument("--host", default=defaults.host, help="address to bind (default %(default)s)")
@@ -42,6 +47,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random walk seed (default %(default)s)")
     parser.add_argument("--api-key", help="API key accepted for signed requests")
     parser.add_argument("--api-secret", help="its secret (never logged)")
+    parser.add_argument(
+        "--balances",
+        type=_balances,
+        default=defaults.balances,
+        metavar="ASSET=AMOUNT,...",
+        help="the account's starting free balances (default %(default)s)",
+    )
+    parser.add_argument(
+        "--commission",
+        type=_commission,
+        default=defaults.commission,
+        metavar="RATE",
+        help="maker and taker commission rate, charged in the asset received (default 0.001)",
+    )
+    parser.add_argument(
+        "--weight-limit",
+        type=_positive_int,
+        default=defaults.limits.request_weight,
+        metavar="N",
+        help="REQUEST_WEIGHT per minute before 429 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--order-limit-10s",
+        type=_positive_int,
+        default=defaults.limits.orders_10s,
+        metavar="N",
+        help="new orders per 10 seconds before 429 -1015 (default %(default)s)",
+    )
     parser.add_argument(
         "--ping-interval",
         type=_positive,
@@ -81,9 +114,16 @@ def main(argv: list[str] | None = None) -> int:
         pong_timeout_s=args.pong_timeout,
         api_key=args.api_key,
         api_secret=args.api_secret,
+        balances=args.balances,
+        commission=args.commission,
+        limits=Limits(request_weight=args.weight_limit, orders_10s=args.order_limit_10s),
     )
     reactor = Reactor()
-    sim = Simulator(reactor, config)
+    try:
+        sim = Simulator(reactor, config)
+    except ValueError as exc:  # e.g. a secret with surrounding whitespace; the message never shows it
+        log.error("sim cannot start: %s", exc)
+        return 1
     try:
         sim.start()
     except (TransportError, OSError) as exc:  # port taken, unreadable certificate
@@ -109,6 +149,31 @@ def _symbols(text: str) -> tuple[str, ...]:
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return names
+
+
+def _balances(text: str) -> str:
+    try:
+        parse_balances(text)
+    except (ValueError, ArithmeticError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _commission(text: str) -> Fraction:
+    try:
+        rate = Fraction(Decimal(text))
+    except (ValueError, ArithmeticError):
+        raise argparse.ArgumentTypeError(f"{text} is not a number") from None
+    if not 0 <= rate < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1)")
+    return rate
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not > 0")
+    return value
 
 
 def _non_negative(text: str) -> float:

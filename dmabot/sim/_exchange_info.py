@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dmabot.sim._limits import RATE_LIMITS
@@ -16,11 +16,13 @@ _MAX_QTY = format_units(to_units("9000"))
 _ZERO = format_units(0)
 
 
-def exchange_info(specs: Iterable[SymbolSpec], server_time_ms: int) -> dict[str, Any]:
+def exchange_info(
+    specs: Iterable[SymbolSpec], server_time_ms: int, rate_limits: Sequence[dict[str, Any]] = RATE_LIMITS
+) -> dict[str, Any]:
     return {
         "timezone": "UTC",
         "serverTime": server_time_ms,
-        "rateLimits": [dict(limit) for limit in RATE_LIMITS],
+        "rateLimits": [dict(limit) for limit in rate_limits],
         "exchangeFilters": [],
         "symbols": [symbol_info(spec) for spec in specs],
     }

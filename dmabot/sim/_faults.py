@@ -13,6 +13,22 @@ Over HTTP, on the simulator's own port (parameters in the query string or a form
     POST /sim/fault?action=ping                 send every WebSocket client a ping now
     POST /sim/fault?action=close&code=N         start a WebSocket close handshake with
                                                 code N (1000-4999) on every connection
+    POST /sim/fault?action=drop_user_stream     close the TCP socket of every WebSocket API
+                                                connection holding a user-data subscription
+    POST /sim/fault?action=delay_reply&seconds=N[&count=K]
+                                                the next K (default 1) trading REST replies
+                                                (POST/DELETE order, DELETE openOrders) are
+                                                sent N seconds late; the request executes now
+    POST /sim/fault?action=lose_reply[&count=K] the next K trading requests execute but get
+                                                no reply: the connection is closed instead
+    POST /sim/fault?action=http_5xx[&code=503][&count=K]
+                                                the next K trading requests execute, then get
+                                                an empty HTTP 5xx (500-599) reply
+    POST /sim/fault?action=force_1021[&count=K] the next K signed REST requests are refused
+                                                with -1021 "outside of the recvWindow"
+    POST /sim/fault?action=force_429[&count=K]  the next K weighted REST requests get 429 -1003
+    POST /sim/fault?action=force_418&seconds=N  ban "the IP" for N seconds: REST and the
+                                                WebSocket API answer 418 -1003 until then
 
 The reply is `{"action":"stall","connections":2}`: how many connections the fault hit
 (for stall, the number of stream connections that will miss data). Plain HTTP
@@ -28,6 +44,7 @@ from enum import Enum
 from typing import Protocol
 
 MAX_STALL_SECONDS = 3600.0
+MAX_COUNT = 1000
 
 
 class FaultAction(Enum):
@@ -37,19 +54,44 @@ class FaultAction(Enum):
     MALFORMED_PAYLOAD = "malformed_payload"
     PING = "ping"
     CLOSE = "close"
+    DROP_USER_STREAM = "drop_user_stream"
+    DELAY_REPLY = "delay_reply"
+    LOSE_REPLY = "lose_reply"
+    HTTP_5XX = "http_5xx"
+    FORCE_1021 = "force_1021"
+    FORCE_429 = "force_429"
+    FORCE_418 = "force_418"
+
+
+_COUNTED = frozenset(
+    {
+        FaultAction.DELAY_REPLY,
+        FaultAction.LOSE_REPLY,
+        FaultAction.HTTP_5XX,
+        FaultAction.FORCE_1021,
+        FaultAction.FORCE_429,
+    }
+)
 
 
 @dataclass(frozen=True)
 class Fault:
     action: FaultAction
-    seconds: float = 0.0  # STALL only
-    code: int = 1000  # CLOSE only
+    seconds: float = 0.0  # STALL, DELAY_REPLY, FORCE_418
+    code: int = 1000  # CLOSE (WebSocket close code), HTTP_5XX (HTTP status)
+    count: int = 1  # DELAY_REPLY, LOSE_REPLY, HTTP_5XX, FORCE_1021, FORCE_429
 
     def __str__(self) -> str:
-        if self.action is FaultAction.STALL:
-            return f"stall seconds={self.seconds:g}"
+        if self.action in (FaultAction.STALL, FaultAction.FORCE_418):
+            return f"{self.action.value} seconds={self.seconds:g}"
         if self.action is FaultAction.CLOSE:
             return f"close code={self.code}"
+        if self.action is FaultAction.DELAY_REPLY:
+            return f"delay_reply seconds={self.seconds:g} count={self.count}"
+        if self.action is FaultAction.HTTP_5XX:
+            return f"http_5xx code={self.code} count={self.count}"
+        if self.action in _COUNTED:
+            return f"{self.action.value} count={self.count}"
         return self.action.value
 
 
@@ -68,14 +110,23 @@ def parse_fault(params: Mapping[str, str]) -> Fault:
     except ValueError:
         choices = "|".join(a.value for a in FaultAction)
         raise FaultError(f"Parameter 'action' must be one of {choices}.") from None
-    if action is FaultAction.STALL:
+    if action in (FaultAction.STALL, FaultAction.FORCE_418):
         return Fault(action, seconds=_bounded(params, "seconds", 0.0, MAX_STALL_SECONDS))
     if action is FaultAction.CLOSE:
-        code = _bounded(params, "code", 1000, 4999)
-        if not code.is_integer():
-            raise FaultError("Parameter 'code' must be an integer.")
-        return Fault(action, code=int(code))
-    return Fault(action)
+        return Fault(action, code=_integer(params, "code", 1000, 4999))
+    count = _integer({"count": "1", **params}, "count", 1, MAX_COUNT) if action in _COUNTED else 1
+    if action is FaultAction.DELAY_REPLY:
+        return Fault(action, seconds=_bounded(params, "seconds", 0.0, MAX_STALL_SECONDS), count=count)
+    if action is FaultAction.HTTP_5XX:
+        return Fault(action, code=_integer({"code": "503", **params}, "code", 500, 599), count=count)
+    return Fault(action, count=count)
+
+
+def _integer(params: Mapping[str, str], name: str, low: int, high: int) -> int:
+    value = _bounded(params, name, low, high)
+    if not value.is_integer():
+        raise FaultError(f"Parameter '{name}' must be an integer.")
+    return int(value)
 
 
 def _bounded(params: Mapping[str, str], name: str, low: float, high: float) -> float:

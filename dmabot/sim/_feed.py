@@ -9,7 +9,7 @@ loop iteration, so the pace is set by the fastest reader and nothing piles up in
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 from dmabot.reactor import PRIO_MARKET_DATA, Reactor, TimerHandle
@@ -30,9 +30,16 @@ class Subscriber(Protocol):
 
 class Feed:
     def __init__(
-        self, reactor: Reactor, walks: list[BookTickerWalk], rate_hz: float, subscribers: Collection[Subscriber]
+        self,
+        reactor: Reactor,
+        walks: list[BookTickerWalk],
+        rate_hz: float,
+        subscribers: Collection[Subscriber],
+        on_step: Callable[[BookTickerWalk], None] | None = None,
     ) -> None:
+        """`on_step` is called after every move of a book, before it is published."""
         self._reactor = reactor
+        self._on_step = on_step
         self._walks = walks
         self._period_ns = round(1e9 / rate_hz) if rate_hz > 0 else 0
         self._subscribers = subscribers
@@ -94,5 +101,7 @@ class Feed:
 
     def _publish(self, walk: BookTickerWalk) -> None:
         payload = walk.advance()
+        if self._on_step is not None:
+            self._on_step(walk)
         for subscriber in self._subscribers:
             subscriber.publish(walk.stream, payload)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from dmabot.reactor import TimerHandle
 from dmabot.sim._protocol import MALFORMED_FRAME, Mode, SimProtocol
 from dmabot.sim._streams import StreamSession
+from dmabot.sim._ws_api import WsApiSession
 from dmabot.transport import Transport, TransportError
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class ClientHandler:
         self._ping_timer: TimerHandle | None = None
         self._close_deadline: TimerHandle | None = None
         self._pings_sent = 0
+        self._delayed: dict[int, TimerHandle] = {}  # replies a delay fault holds back
+        self._delayed_count = 0
 
     @property
     def mode(self) -> Mode:
@@ -58,14 +61,30 @@ class ClientHandler:
             self._on_websocket_open()
         elif self._streams is not None:
             self._sim.feed.kick()  # a SUBSCRIBE may have made us want data
-        if self._protocol.closing:
+        # a pipelined request behind a delayed reply is answered first: fine for a fault
+        for delay_s, reply in self._protocol.delayed:
+            self._delayed_count += 1
+            key = self._delayed_count
+            self._delayed[key] = self._sim.reactor.call_later(round(delay_s * 1e9), self._send_delayed, key, reply)
+        self._protocol.delayed.clear()
+        if self._protocol.closing and not self._delayed:
+            self._close_transport()
+
+    def _send_delayed(self, key: int, reply: bytes) -> None:
+        del self._delayed[key]
+        self._write(reply)
+        if self._protocol.closing and not self._delayed:
             self._close_transport()
 
     def connection_lost(self, exc: TransportError | None) -> None:
         self._sim.connections.discard(self)
-        for timer in (self._ping_timer, self._close_deadline):
+        if isinstance(self._protocol.session, WsApiSession):
+            self._protocol.session.close()  # its user-data subscriptions end with it
+            self._protocol.session.push = None
+        for timer in (self._ping_timer, self._close_deadline, *self._delayed.values()):
             if timer is not None:
                 timer.cancel()
+        self._delayed.clear()
         if self.transport is None:  # the TLS handshake failed; exc names the peer
             log.info("conn failed: %s", exc)
             return
@@ -123,11 +142,22 @@ class ClientHandler:
     def peer(self) -> str:
         return self.transport.peer if self.transport is not None else "?"
 
+    @property
+    def has_user_stream(self) -> bool:
+        session = self._protocol.session
+        return isinstance(session, WsApiSession) and bool(session.subscriptions)
+
     def _on_websocket_open(self) -> None:
         self._schedule_ping()
-        if isinstance(self._protocol.session, StreamSession):
-            self._streams = self._protocol.session
+        session = self._protocol.session
+        if isinstance(session, StreamSession):
+            self._streams = session
             self._sim.feed.kick()
+        elif isinstance(session, WsApiSession):
+            session.push = self._push_text
+
+    def _push_text(self, text: str) -> None:
+        self._write(self._protocol.send_text(text))
 
     def _schedule_ping(self) -> None:
         self._ping_timer = self._sim.reactor.call_later(self._sim.config.ping_interval_ns, self._on_ping_timer)

@@ -27,8 +27,9 @@ class BookTickerWalk:
         self.update_id = self._rng.randrange(10**9, 10**11)
         self.bid_ticks = spec.start_price_units // spec.tick_units
         self.spread_ticks = 1
-        self.bid_qty_steps = 1
-        self.ask_qty_steps = 1
+        # a book of typical size before the first move (the venue may trade against it)
+        self.bid_qty_steps = spec.mean_level_steps
+        self.ask_qty_steps = spec.mean_level_steps
 
     def advance(self) -> str:
         rng = self._rng

@@ -55,6 +55,8 @@ class SimProtocol:
         self.target: str | None = None  # of the first request, for logs
         self.requests = 0
         self.closing = False  # close the transport once the returned bytes are written
+        # replies held back by a delay fault: (seconds, bytes) for the I/O side to send later
+        self.delayed: list[tuple[float, bytes]] = []
         # when the oldest ping still without its pong was sent (ns), or None
         self.unanswered_ping_since: int | None = None
 
@@ -100,7 +102,15 @@ class SimProtocol:
         if _wants_websocket(request):
             return self._upgrade(request, target, now_ms)
         method = request.method.decode("ascii", "replace")
-        return self._respond(self._app.rest.handle(method, target, bytes(self._body), now_ms))
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers}
+        response = self._app.rest.handle(method, target, bytes(self._body), now_ms, headers)
+        if response.lose:
+            self.closing = True  # the request was executed; its reply is lost with the connection
+            return b""
+        if response.delay_s > 0:
+            self.delayed.append((response.delay_s, self._respond(response)))
+            return b""
+        return self._respond(response)
 
     def _respond(self, response: HttpResponse, *, close: bool = False) -> bytes:
         headers = [*response.headers, ("Content-Length", str(len(response.body)))]

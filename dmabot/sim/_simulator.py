@@ -1,5 +1,5 @@
-"""The simulator process in one object: listening socket, market feed, client connections,
-fault switches. Runs on a `Reactor` the caller owns and steps."""
+"""The simulator process in one object: listening socket, market feed, venue (account,
+orders, matching), client connections, fault switches. Runs on a `Reactor` the caller owns and steps."""
 
 from __future__ import annotations
 
@@ -7,15 +7,20 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 
+from dmabot.binance.signing import Credentials
 from dmabot.reactor import Reactor
 from dmabot.sim._app import SimApp
+from dmabot.sim._auth import Authenticator
 from dmabot.sim._faults import Fault, FaultAction
 from dmabot.sim._feed import Feed
 from dmabot.sim._handler import ClientHandler
+from dmabot.sim._limits import DEFAULT_LIMITS, Limits
 from dmabot.sim._market import BookTickerWalk
 from dmabot.sim._protocol import Mode
 from dmabot.sim._symbols import symbol_spec
+from dmabot.sim._venue import DEFAULT_COMMISSION, Venue, parse_balances
 from dmabot.transport import Server, format_hostport, server_tls_context
 
 log = logging.getLogger("dmabot.sim")
@@ -32,9 +37,14 @@ class SimConfig:
     seed: int = 0
     ping_interval_s: float = 20.0
     pong_timeout_s: float = 60.0
-    # credentials signed trading requests will be checked against (not used yet)
+    # credentials signed trading requests are checked against; without both, every signed
+    # request is refused with -2015
     api_key: str | None = None
     api_secret: str | None = field(default=None, repr=False)
+    # the account's starting free balances, "ASSET=AMOUNT,..."
+    balances: str = "USDT=100000,BTC=1,ETH=10"
+    commission: Fraction = DEFAULT_COMMISSION  # maker and taker, charged in the asset received
+    limits: Limits = DEFAULT_LIMITS
 
     @property
     def ping_interval_ns(self) -> int:
@@ -50,7 +60,7 @@ def wall_clock_ms() -> int:
 
 
 class Simulator:
-    """A Binance-compatible exchange (market data part) on `reactor`.
+    """A Binance-compatible exchange (market data and signed trading) on `reactor`.
 
     `start()` binds and starts the feed; `close()` undoes it. The fault methods return how
     many connections they hit; see `dmabot.sim._faults` for what each does.
@@ -62,9 +72,15 @@ class Simulator:
         self.now_ms = now_ms  # server time for REST and WS API replies
         specs = {name: symbol_spec(name) for name in config.symbols}
         self.connections: set[ClientHandler] = set()
-        self.app = SimApp(specs, self)
         walks = [BookTickerWalk(spec, config.seed) for spec in specs.values()]
-        self.feed = Feed(reactor, walks, config.rate_hz, self.connections)
+        self.venue = Venue(
+            {walk.spec.symbol: walk for walk in walks}, parse_balances(config.balances), config.commission
+        )
+        credentials = None
+        if config.api_key and config.api_secret:
+            credentials = Credentials(config.api_key, config.api_secret)
+        self.app = SimApp(specs, self, venue=self.venue, auth=Authenticator(credentials), limits=config.limits)
+        self.feed = Feed(reactor, walks, config.rate_hz, self.connections, self._on_book)
         self._server: Server | None = None
 
     def start(self) -> None:
@@ -74,12 +90,14 @@ class Simulator:
         self._server = Server(self.reactor, self.config.host, self.config.port, lambda: ClientHandler(self), tls=tls)
         self.feed.start()
         log.info(
-            "sim listening on %s (symbols %s, rate %g Hz, seed %d, api key %s)",
+            "sim listening on %s (symbols %s, rate %g Hz, seed %d, api key %s, balances %s, commission %s)",
             self.url,
             ",".join(self.config.symbols),
             self.config.rate_hz,
             self.config.seed,
             "set" if self.config.api_key else "unset",
+            self.config.balances,
+            float(self.config.commission),
         )
 
     @property
@@ -99,8 +117,15 @@ class Simulator:
         for connection in list(self.connections):
             connection.drop()
 
+    def _on_book(self, walk: BookTickerWalk) -> None:
+        try:
+            self.venue.on_book(walk.spec.symbol, self.now_ms())
+        except Exception:  # a venue bug must not stop the market data
+            log.exception("venue failed to match %s after a book update", walk.spec.symbol)
+
     # -- fault switches --------------------------------------------------------------------
     def apply_fault(self, fault: Fault) -> int:
+        rest = self.app.rest
         actions: dict[FaultAction, Callable[[], int]] = {
             FaultAction.DROP_CLIENTS: self.drop_clients,
             FaultAction.STALL: lambda: self.stall(fault.seconds),
@@ -108,12 +133,26 @@ class Simulator:
             FaultAction.MALFORMED_PAYLOAD: self.send_malformed_payload,
             FaultAction.PING: self.ping_clients,
             FaultAction.CLOSE: lambda: self.close_clients(fault.code),
+            FaultAction.DROP_USER_STREAM: self.drop_user_streams,
+            FaultAction.DELAY_REPLY: lambda: _zero(rest.queue_reply_fault(fault)),
+            FaultAction.LOSE_REPLY: lambda: _zero(rest.queue_reply_fault(fault)),
+            FaultAction.HTTP_5XX: lambda: _zero(rest.queue_reply_fault(fault)),
+            FaultAction.FORCE_1021: lambda: _zero(rest.force_1021(fault.count)),
+            FaultAction.FORCE_429: lambda: _zero(rest.force_429(fault.count)),
+            FaultAction.FORCE_418: lambda: _zero(rest.force_418(self.now_ms(), fault.seconds)),
         }
         log.info("fault %s", fault)
         return actions[fault.action]()
 
     def drop_clients(self) -> int:
         return self._each_websocket(ClientHandler.drop)
+
+    def drop_user_streams(self) -> int:
+        """Cut every WebSocket API connection holding a user-data subscription."""
+        targets = [c for c in self.connections if c.has_user_stream]
+        for connection in targets:
+            connection.drop()
+        return len(targets)
 
     def stall(self, seconds: float) -> int:
         self.feed.stall(seconds)
@@ -136,3 +175,7 @@ class Simulator:
         for connection in targets:
             action(connection)
         return len(targets)
+
+
+def _zero(_: None) -> int:
+    return 0  # a fault on future requests hits no connection now

@@ -18,21 +18,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dmabot.sim._errors import ApiError  # the same {"code","msg"} error as REST
 from dmabot.sim._limits import RequestWeight
-from dmabot.sim._rest import ApiError  # the same {"code","msg"} error as REST
 
 
 @dataclass(frozen=True)
 class RequestContext:
-    """What a method handler may use besides its params; grows with trading (account, keys)."""
+    """What a method handler may use besides its params: the time and its session."""
 
     now_ms: int
+    session: WsApiSession
 
 
 @dataclass(frozen=True)
 class Method:
     weight: int
     handler: Callable[[Mapping[str, Any], RequestContext], Any]
+    free_if_ok: bool = False  # order placement and cancels: weight only when they fail
 
 
 PUBLIC_METHODS: Mapping[str, Method] = {
@@ -42,9 +44,28 @@ PUBLIC_METHODS: Mapping[str, Method] = {
 
 
 class WsApiSession:
+    """One `/ws-api/v3` connection's state: its methods, and its user-data subscriptions.
+
+    `push` is set by the I/O side to send a text frame outside a reply (subscription
+    events); `close()` ends the subscriptions when the connection goes away.
+    """
+
     def __init__(self, methods: Mapping[str, Method], weight: RequestWeight) -> None:
         self._methods = methods
         self._weight = weight
+        self.push: Callable[[str], None] | None = None
+        # subscriptionId -> what ends it (detaches the listener)
+        self.subscriptions: dict[int, Callable[[], None]] = {}
+        self.next_subscription_id = 0
+
+    def send(self, obj: Any) -> None:
+        if self.push is not None:
+            self.push(json.dumps(obj, separators=(",", ":")))
+
+    def close(self) -> None:
+        for end in self.subscriptions.values():
+            end()
+        self.subscriptions.clear()
 
     def handle_text(self, text: str, now_ms: int) -> str:
         request_id = None
@@ -55,13 +76,21 @@ class WsApiSession:
             method = self._methods.get(name)
             if method is None:
                 raise ApiError(400, -1020, f"Unsupported operation: unknown method '{name}'.")
-            self._weight.add(method.weight, now_ms)
-            result = method.handler(params, RequestContext(now_ms))
+            self._weight.admit(method.weight, now_ms)
+            try:
+                result = method.handler(params, RequestContext(now_ms, self))
+            except ApiError:
+                self._weight.add(method.weight, now_ms)
+                raise
+            self._weight.add(0 if method.free_if_ok else method.weight, now_ms)
         except ApiError as exc:
-            reply = {"id": request_id, "status": exc.status, "error": {"code": exc.code, "msg": exc.msg}}
+            error: dict[str, Any] = {"code": exc.code, "msg": exc.msg}
+            if exc.retry_after_ms is not None:
+                error["data"] = {"serverTime": now_ms, "retryAfter": exc.retry_after_ms}
+            reply = {"id": request_id, "status": exc.status, "error": error}
         else:
             reply = {"id": request_id, "status": 200, "result": result}
-        reply["rateLimits"] = self._weight.as_rate_limits()
+        reply["rateLimits"] = self._weight.as_rate_limits(now_ms)
         return json.dumps(reply, separators=(",", ":"))
 
 
