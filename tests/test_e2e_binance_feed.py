@@ -213,6 +213,16 @@ def test_close_with_a_code_reconnects(sim, engine_factory):
     assert "stream closed by the venue code=1001" in engine.stop()
 
 
+def test_server_shutdown_notice_reconnects_at_once(sim, engine_factory):
+    engine = engine_factory(sim)
+    engine.wait(lambda m: ticks(m, "BTCUSDT") > 0, "first ticks")
+    sim.fault("action=server_shutdown")
+    m = engine.wait(lambda m: m["binance_ws_reconnects_total{venue=binance}"] >= 1
+                    and m["binance_ws_connected{venue=binance}"] == 1, "a reconnect")
+    engine.wait(lambda x: ticks(x, "BTCUSDT") > ticks(m, "BTCUSDT") + 20, "ticks after it")
+    assert "serverShutdown from the venue: reconnecting now" in engine.stop()
+
+
 def test_raw_stream_form_subscribes_the_other_symbols(sim, engine_factory):
     engine = engine_factory(sim, BINANCE_STREAM_FORM="raw")
     engine.wait(lambda m: ticks(m, "BTCUSDT") > 10 and ticks(m, "ETHUSDT") > 10, "ticks for both symbols")

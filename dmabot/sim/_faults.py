@@ -11,6 +11,8 @@ Over HTTP, on the simulator's own port (parameters in the query string or a form
     POST /sim/fault?action=malformed_payload    send every WebSocket client a text frame
                                                 holding truncated JSON
     POST /sim/fault?action=ping                 send every WebSocket client a ping now
+    POST /sim/fault?action=server_shutdown      send every stream client Binance's
+                                                serverShutdown notice
     POST /sim/fault?action=close&code=N         start a WebSocket close handshake with
                                                 code N (1000-4999) on every connection
     POST /sim/fault?action=drop_user_stream     close the TCP socket of every WebSocket API
@@ -53,6 +55,7 @@ class FaultAction(Enum):
     MALFORMED_FRAME = "malformed_frame"
     MALFORMED_PAYLOAD = "malformed_payload"
     PING = "ping"
+    SERVER_SHUTDOWN = "server_shutdown"
     CLOSE = "close"
     DROP_USER_STREAM = "drop_user_stream"
     DELAY_REPLY = "delay_reply"

@@ -127,6 +127,11 @@ class ClientHandler:
     def send_malformed_payload(self) -> None:
         self._write(self._protocol.send_text(MALFORMED_PAYLOAD))
 
+    def send_server_shutdown(self) -> None:
+        session = self._protocol.session
+        if isinstance(session, StreamSession):
+            self._write(self._protocol.send_text(session.server_shutdown(self._sim.now_ms())))
+
     def ping(self) -> None:
         self._pings_sent += 1
         self._write(self._protocol.ping(b"%d" % self._pings_sent, self._sim.reactor.now()))

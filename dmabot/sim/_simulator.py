@@ -132,6 +132,7 @@ class Simulator:
             FaultAction.MALFORMED_FRAME: self.send_malformed_frame,
             FaultAction.MALFORMED_PAYLOAD: self.send_malformed_payload,
             FaultAction.PING: self.ping_clients,
+            FaultAction.SERVER_SHUTDOWN: self.announce_shutdown,
             FaultAction.CLOSE: lambda: self.close_clients(fault.code),
             FaultAction.DROP_USER_STREAM: self.drop_user_streams,
             FaultAction.DELAY_REPLY: lambda: _zero(rest.queue_reply_fault(fault)),
@@ -163,6 +164,10 @@ class Simulator:
 
     def send_malformed_payload(self) -> int:
         return self._each_websocket(ClientHandler.send_malformed_payload)
+
+    def announce_shutdown(self) -> int:
+        """Send `serverShutdown` to every market-data stream (the connections stay open)."""
+        return self._each_websocket(ClientHandler.send_server_shutdown)
 
     def ping_clients(self) -> int:
         return self._each_websocket(ClientHandler.ping)

@@ -52,6 +52,11 @@ class StreamSession:
             return f'{{"stream":"{stream}","data":{payload}}}'
         return payload
 
+    def server_shutdown(self, now_ms: int) -> str:
+        """The notice Binance sends before a maintenance disconnect, in this session's form."""
+        event = f'{{"e":"serverShutdown","E":{now_ms}}}'
+        return f'{{"stream":"!serverShutdown","data":{event}}}' if self.combined else event
+
     def handle_text(self, text: str, now_ms: int) -> str:
         """Answer one control message; returns the reply frame.
 
