@@ -29,6 +29,7 @@ from wsproto.utilities import LocalProtocolError
 
 from dmabot._core.decode import BookTickerDecoder, DecodeResult
 from dmabot._core.pipeline import Pipeline
+from dmabot.backoff import Backoff
 from dmabot.reactor import Reactor, TimerHandle
 from dmabot.transport import Address, Transport, TransportError, client_tls_context, connect, resolve
 from dmabot.ws_fast import StreamEvent, StreamEventKind, StreamReader
@@ -114,12 +115,11 @@ class BinanceFeed:
         self.after_data = after_data
         self.decoder = BookTickerDecoder(list(symbols))
         self._tls = client_tls_context(ca_file or None) if target.tls else None
-        self._rng = rng or random.Random()
+        self._backoff = Backoff(settings.backoff_initial_ns, settings.backoff_max_ns, rng)
         self._addresses: list[Address] = []
         self._connection: _StreamConnection | None = None
         self._stale_timer: TimerHandle | None = None
         self._reconnect_timer: TimerHandle | None = None
-        self._attempt = 0
         self._bad_logged_at: dict[str, int] = {}
         self._bad_seen: dict[str, int] = {}
         self.state = FeedState.IDLE
@@ -149,7 +149,7 @@ class BinanceFeed:
 
     def _connect(self) -> None:
         self.state = FeedState.CONNECTING
-        address = self._addresses[self._attempt % len(self._addresses)]
+        address = self._addresses[self._backoff.attempts % len(self._addresses)]
         self._connection = _StreamConnection(self)
         log.info("connecting url=%s address=%s", self.target.url, address)
         connect(self.reactor, address, self._connection, tls=self._tls,
@@ -161,11 +161,10 @@ class BinanceFeed:
             return
         self.connected = False
         self._connection = None
-        delay = min(self.settings.backoff_max_ns, self.settings.backoff_initial_ns * 2 ** min(self._attempt, 30))
-        delay = int(delay * self._rng.uniform(0.5, 1.0))   # jitter: clients don't reconnect in step
-        self._attempt += 1
+        delay = self._backoff.next_delay()
         self.state = FeedState.WAITING
-        log.warning("stream disconnected reason=%s reconnect_in_s=%.2f attempt=%d", why, delay / NS, self._attempt)
+        log.warning("stream disconnected reason=%s reconnect_in_s=%.2f attempt=%d", why, delay / NS,
+                    self._backoff.attempts)
         self._reconnect_timer = self.reactor.call_later(delay, self._reconnect)
 
     def _reconnect(self) -> None:
@@ -184,7 +183,7 @@ class BinanceFeed:
                 conn.abort("stale feed")
             elif now - conn.opened_ns > self.settings.max_lifetime_ns:
                 log.info("planned reconnect: connection is %.1f h old", (now - conn.opened_ns) / 3600 / NS)
-                self._attempt = 0
+                self._backoff.reset()
                 conn.close(1000, "planned reconnect")
         self._stale_timer = self.reactor.call_later(self.settings.stale_ns // 2, self._check_stale)
 
@@ -192,7 +191,7 @@ class BinanceFeed:
     def _on_open(self, conn: "_StreamConnection") -> None:
         self.state = FeedState.STREAMING
         self.connected = True
-        self._attempt = 0
+        self._backoff.reset()
         self.last_event_ns = self.reactor.now()
         log.info("stream open url=%s symbols=%d", self.target.url, len(self.symbols))
         if self.form is StreamForm.RAW and len(self.symbols) > 1:
@@ -218,7 +217,7 @@ class BinanceFeed:
         if isinstance(event, dict) and event.get("e") == "serverShutdown":
             log.warning("serverShutdown from the venue: reconnecting now")
             if self._connection is not None:
-                self._attempt = 0
+                self._backoff.reset()
                 self._connection.abort("serverShutdown")
         elif isinstance(msg, dict) and "code" in msg:
             log.error("stream control request failed: %s", payload[:200].decode("utf-8", "replace"))
