@@ -194,7 +194,8 @@ class BinanceGateway:
 
     @property
     def ready(self) -> bool:
-        return self.state is GatewayState.READY
+        # A timeout closes the RestConnection before the transport reports the loss.
+        return self.state is GatewayState.READY and self.connected
 
     def start(self) -> None:
         """Resolve the REST host (may block: before trading starts) and connect."""
@@ -264,7 +265,7 @@ class BinanceGateway:
     def submit(self, order: Order) -> None:
         """Round, check, register, send; or reject locally. Never raises for a bad order."""
         now = self.reactor.now()
-        if self.state is not GatewayState.READY or self.registry is None:
+        if not self.ready or self.registry is None:
             reason = LocalReason.NOT_READY if self.registry is None else LocalReason.DISCONNECTED
             self._reject_locally(order, reason.value, f"gateway {self.state.value}", now)
             return
@@ -291,7 +292,8 @@ class BinanceGateway:
         wire = self.templates[tracked.order.sym].build(
             side, OrderType.LIMIT, TimeInForce.IOC, format_decimal(qty), format_decimal(px), client_id,
             self.clock.timestamp_ms(now))
-        self._submit(Tag(RequestKind.ORDER, client_id), wire, now)
+        if not self._submit(Tag(RequestKind.ORDER, client_id), wire, now):
+            self._on_order_failed(Tag(RequestKind.ORDER, client_id), RequestFailed(client_id, FailureReason.NOT_SENT))
 
     def _reference_price(self, sym: int) -> float | None:
         # Centre of PERCENT_PRICE_BY_SIDE: the venue uses its 5-minute average, the mid is close.
@@ -307,10 +309,17 @@ class BinanceGateway:
         self.pipeline.on_exec(ExecReport(order, now, ExecStatus.REJECTED))
 
     # -- the connection ----------------------------------------------------------------------
-    def _submit(self, tag: Tag, wire: bytes, now: int) -> None:
-        assert self.rest is not None
+    def _submit(self, tag: Tag, wire: bytes, now: int) -> bool:
+        """Queue and write a request; False if the connection closed (e.g. a reply said close).
+
+        Orders only come here after `ready` was checked, so none is dropped silently; the
+        other requests are asked again after the reconnect.
+        """
+        if self.rest is None or not self.connected:
+            return False
         self.rest.submit(tag, wire, now)
         self._flush()
+        return True
 
     def _flush(self) -> None:
         """Write what the REST connection has for the wire, then re-arm its deadline."""
@@ -361,9 +370,8 @@ class BinanceGateway:
     def _request_time(self) -> None:
         if self._time_in_flight or not self.connected:
             return
-        self._time_in_flight = True
         self._sync_asked_ns = self.reactor.now()
-        self._submit(Tag(RequestKind.TIME), self.requests.server_time(), self.reactor.now())
+        self._time_in_flight = self._submit(Tag(RequestKind.TIME), self.requests.server_time(), self.reactor.now())
 
     def _on_time(self, tag: Tag, r: Response) -> None:
         self._time_in_flight = False
@@ -385,9 +393,9 @@ class BinanceGateway:
         self._time_in_flight = False
 
     def _request_info(self, symbols: Sequence[str]) -> None:
-        self._info_pending += 1
-        self._submit(Tag(RequestKind.EXCHANGE_INFO, tuple(symbols)), self.requests.exchange_info(symbols),
-                     self.reactor.now())
+        if self._submit(Tag(RequestKind.EXCHANGE_INFO, tuple(symbols)), self.requests.exchange_info(symbols),
+                        self.reactor.now()):
+            self._info_pending += 1
 
     def _on_info(self, tag: Tag, r: Response) -> None:
         self._info_pending -= 1
@@ -498,16 +506,16 @@ class BinanceGateway:
         now = self.reactor.now()
         for tracked in self.registry.unknown():
             if tracked.client_order_id not in self._querying:
-                self._querying.add(tracked.client_order_id)
                 wire = self.requests.query_order(tracked.symbol, tracked.client_order_id,
                                                  self.clock.timestamp_ms(now))
-                self._submit(Tag(RequestKind.QUERY, tracked.client_order_id), wire, now)
+                if self._submit(Tag(RequestKind.QUERY, tracked.client_order_id), wire, now):
+                    self._querying.add(tracked.client_order_id)
         for tracked in self.registry.awaiting_fills():
             if tracked.client_order_id not in self._querying and tracked.venue_order_id is not None:
-                self._querying.add(tracked.client_order_id)
                 wire = self.requests.my_trades(tracked.symbol, self.clock.timestamp_ms(now),
                                                order_id=tracked.venue_order_id)
-                self._submit(Tag(RequestKind.TRADES, tracked.client_order_id), wire, now)
+                if self._submit(Tag(RequestKind.TRADES, tracked.client_order_id), wire, now):
+                    self._querying.add(tracked.client_order_id)
 
     def _on_query(self, tag: Tag, r: Response) -> None:
         assert self.registry is not None
