@@ -49,6 +49,8 @@ def build_workers(cfg: Config) -> list[list]:
 # need to be plausible: a taker fee of 0.1% and a round trip to Tokyo from far away.
 BINANCE_FEE_BPS = 10.0
 BINANCE_LATENCY_MS = 50.0
+# How long a shutdown waits for replies to orders already sent.
+DRAIN_S = 2.0
 
 
 def venue_specs(cfg: Config) -> tuple[VenueSpec, ...]:
@@ -172,11 +174,28 @@ class Engine:
         try:
             self.start()
             self.reactor.run()
+            self._drain_gateways()
         finally:
             self.shutdown()
             self.reactor.close()
         if self.fatal is not None:
             raise ConfigError(self.fatal)
+
+    def _drain_gateways(self) -> None:
+        """Before the books are summed up: stop the feed (so no new orders) and let replies to
+        the orders already written arrive, for at most DRAIN_S. Without this an order the venue
+        filled would be missing from the engine's final positions. A second signal cuts it short.
+        """
+        gateways = [g for g in self.gateways if isinstance(g, BinanceGateway)]
+        if self.fatal is not None or not any(g.busy for g in gateways):
+            return
+        self.feed.stop()
+        deadline = self.reactor.refresh_now() + int(DRAIN_S * 1e9)
+        log.info("waiting up to %g s for replies to orders in flight", DRAIN_S)
+        while any(g.busy for g in gateways) and not self.reactor.stopping and self.reactor.refresh_now() < deadline:
+            wake = self.reactor.call_later(10_000_000, lambda: None)  # never block past the deadline
+            self.reactor.run_once()
+            wake.cancel()
 
     def shutdown(self) -> None:
         self.feed.stop()

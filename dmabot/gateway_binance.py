@@ -197,6 +197,12 @@ class BinanceGateway:
         # A timeout closes the RestConnection before the transport reports the loss.
         return self.state is GatewayState.READY and self.connected
 
+    @property
+    def busy(self) -> bool:
+        """A request is written or queued and its reply has not come (shutdown waits for it)."""
+        rest = self.rest
+        return self.connected and rest is not None and (rest.in_flight is not None or rest.queued > 0)
+
     def start(self) -> None:
         """Resolve the REST host (may block: before trading starts) and connect."""
         self._addresses = resolve(self.target.host, self.target.port)

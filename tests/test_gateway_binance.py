@@ -270,3 +270,22 @@ def test_config_mainnet_needs_confirmation_and_explicit_risk(missing):
     risk[missing] = "5"
     cfg = parse_config(dict(BASE, VENUE_MODE="binance_mainnet", CONFIRM_MAINNET="yes", **risk))
     assert cfg.binance_rest_url == "https://api.binance.com"
+
+
+def test_replay_of_a_binance_venue_recording_asks_for_the_mock_venues(tmp_path):
+    from dmabot.replay import ReplayError, replay_config
+
+    path = tmp_path / "rec.jsonl"
+    path.write_text(json.dumps({"Header": {"config": {"SYMBOLS": "BTCUSDT", "VENUE_MODE": "binance_sandbox"}}}) + "\n")
+    with pytest.raises(ReplayError, match="--set VENUE_MODE=mock"):
+        replay_config(path, None, {})
+    assert replay_config(path, None, {"VENUE_MODE": "mock"}).venue_mode.value == "mock"
+
+
+def test_busy_while_a_request_is_unanswered(h):
+    h.sync()
+    assert not h.gw.busy
+    h.submit(Side.BUY, 91250.0, 0.002)
+    assert h.gw.busy
+    h.reply(400, {"code": -2010, "msg": "Account has insufficient balance for requested action."})
+    assert not h.gw.busy
