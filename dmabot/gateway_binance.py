@@ -108,6 +108,7 @@ class LocalReason(enum.Enum):
     NOT_READY = "not_ready"
     DISCONNECTED = "disconnected"
     RATE_LIMITED = "rate_limited"
+    INVALID = "invalid"  # a price or quantity that is no number the filters can round
 
 
 @dataclass(frozen=True)
@@ -281,9 +282,13 @@ class BinanceGateway:
             return
         rules = self.rules[order.sym]
         side = Side.BUY if order.side > 0 else Side.SELL
-        px = rules.round_price(side, order.px)
-        qty = rules.round_qty(order.qty)
-        reject = rules.check(side, OrderType.LIMIT, px, qty, self._reference_price(order.sym))
+        try:
+            px = rules.round_price(side, order.px)
+            qty = rules.round_qty(order.qty)
+            reject = rules.check(side, OrderType.LIMIT, px, qty, self._reference_price(order.sym))
+        except ValueError as exc:  # a NaN or negative value: risk should not let one through
+            self._reject_locally(order, LocalReason.INVALID.value, str(exc), now)
+            return
         if reject is not None:
             self._reject_locally(order, reject.filter_name.value, f"{rules.symbol} {reject.reason}", now)
             return
