@@ -68,6 +68,12 @@ class Sim:
         with urllib.request.urlopen(req, timeout=5, context=context) as resp:
             return json.loads(resp.read())
 
+    def fault(self, query: str) -> None:
+        context = ssl.create_default_context(cafile=self.ca)
+        req = urllib.request.Request(f"https://127.0.0.1:{self.port}/sim/fault?{query}", method="POST", data=b"")
+        with urllib.request.urlopen(req, timeout=5, context=context) as resp:
+            assert resp.status == 200
+
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         assert self.proc.wait(timeout=10) == 0
@@ -166,6 +172,20 @@ def account_net(trades: list[dict[str, Any]], base: str) -> Decimal:
     return net
 
 
+def assert_positions_match_the_account(sim: Sim, log: str) -> int:
+    """Engine fills and base inventory per symbol == the simulator's trades; returns the fills."""
+    engine_pos = positions(log)
+    total_fills = 0
+    for symbol, base in BASES.items():
+        trades = sim.signed_get("/api/v3/myTrades", [("symbol", symbol)])
+        total_fills += len(trades)
+        qty, fills = engine_pos.get(symbol, (Decimal(0), 0))
+        assert fills == len(trades), (symbol, fills, len(trades), log[-3000:])
+        # %.8g in the log: compare to its precision
+        assert abs(qty - account_net(trades, base)) <= Decimal("1e-8") * max(1, abs(qty)), (symbol, qty, trades)
+    return total_fills
+
+
 def test_orders_fill_on_the_sim_and_positions_match_its_trades(sim, engine_factory):
     engine = engine_factory(sim)
     m = engine.wait(lambda m: m.get("binance_rest_ready{venue=binance}") == 1, "the gateway ready")
@@ -176,16 +196,27 @@ def test_orders_fill_on_the_sim_and_positions_match_its_trades(sim, engine_facto
     log = engine.stop()
     assert "binance gateway ready" in log
     assert SECRET not in log
-    engine_pos = positions(log)
-    total_fills = 0
-    for symbol, base in BASES.items():
-        trades = sim.signed_get("/api/v3/myTrades", [("symbol", symbol)])
-        total_fills += len(trades)
-        qty, fills = engine_pos.get(symbol, (Decimal(0), 0))
-        assert fills == len(trades), (symbol, fills, len(trades), log[-3000:])
-        # %.8g in the log: compare to its precision
-        assert abs(qty - account_net(trades, base)) <= Decimal("1e-8") * max(1, abs(qty)), (symbol, qty, trades)
-    assert total_fills >= 2
+    assert assert_positions_match_the_account(sim, log) >= 2
+
+
+def test_lost_reply_5xx_and_1021_are_resolved_without_resending(sim, engine_factory):
+    engine = engine_factory(sim)
+    engine.wait(lambda m: filled(m) >= 1, "a first fill")
+    # the order executes, its reply never comes and the connection closes: unknown -> query
+    sim.fault("action=lose_reply")
+    engine.wait(lambda m: m.get("binance_rest_reconnects_total{venue=binance}", 0) >= 1
+                and m.get("binance_rest_ready{venue=binance}") == 1, "the reconnect after the lost reply")
+    # executes, then an empty 503: unknown -> query on the same connection
+    sim.fault("action=http_5xx&code=503")
+    engine.wait(lambda m: True, "")
+    sim.fault("action=force_1021")
+    before = engine.metrics()["orders_total{venue=binance}"]
+    engine.wait(lambda m: m["orders_total{venue=binance}"] >= before + 5, "orders after the faults", 30)
+    log = engine.stop()
+    assert "outcome unknown (CONNECTION_LOST): querying it by client id" in log
+    assert "resolved by query" in log
+    assert "rejected with -1021: resyncing the clock" in log
+    assert_positions_match_the_account(sim, log)  # nothing executed twice, nothing missed
 
 
 def test_filter_failure_is_rejected_locally_and_never_sent(sim, engine_factory):
