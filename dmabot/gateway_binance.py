@@ -222,7 +222,7 @@ class BinanceGateway:
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
         if self.registry is not None and self.registry.open_orders():
-            log.warning("stopping with %d orders not final at the venue's last word: %s",
+            log.warning("stopping with %d orders whose final status never came: %s",
                         len(self.registry.open_orders()), self.registry.open_orders()[:5])
 
     def _connect(self) -> None:
@@ -369,7 +369,7 @@ class BinanceGateway:
                     _ON_RESPONSE[tag.kind](self, tag, outcome)
                 else:
                     _ON_FAILURE[tag.kind](self, tag, outcome)
-            except (ParseError, ValueError, VenueInconsistency) as exc:
+            except (ParseError, ValueError, LookupError, VenueInconsistency) as exc:
                 # One bad reply must not take the engine down; the order is left to a query.
                 log.error("cannot use the %s reply: %s", tag.kind.value, exc)
 
@@ -422,6 +422,11 @@ class BinanceGateway:
             self._finish_hunt()  # one symbol asked alone while hunting the unknown one: it is listed
             return
         info = parse_exchange_info(body)
+        missing = [s for s in self.symbols if s not in info.symbols]
+        if missing:
+            self._fail(f"SYMBOLS: {','.join(missing)} not listed by {self.settings.rest_url} exchangeInfo: "
+                       "the gateway refuses to trade")
+            return
         rules = [info.rules(s) for s in self.symbols]
         halted = [r.symbol for r in rules if not r.is_trading]
         if halted:

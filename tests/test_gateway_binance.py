@@ -289,3 +289,13 @@ def test_busy_while_a_request_is_unanswered(h):
     assert h.gw.busy
     h.reply(400, {"code": -2010, "msg": "Account has insufficient balance for requested action."})
     assert not h.gw.busy
+
+
+def test_exchange_info_without_a_symbol_fails_naming_it(h):
+    fatal = []
+    h.gw.on_fatal = fatal.append
+    info = load("exchange_info_btcusdt_ethusdt.json")
+    info["symbols"] = [s for s in info["symbols"] if s["symbol"] == "BTCUSDT"]
+    h.reply(200, {"serverTime": SERVER_MS})
+    h.reply(200, info)
+    assert h.gw.state is GatewayState.FAILED and "SYMBOLS: ETHUSDT not listed" in fatal[0]
