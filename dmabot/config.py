@@ -259,6 +259,12 @@ FALLBACKS = {"SYMBOLS": "SYMBOL", "STRATEGIES": "STRATEGY", "LOG_LEVEL": "RUST_L
 DEFAULT_WS_URLS = {Mode.BINANCE_SANDBOX: "wss://stream.testnet.binance.vision/ws",
                    Mode.BINANCE_MAINNET: "wss://stream.binance.com:9443/ws"}
 
+# REST hosts of SPOT_API.md section 1, by VENUE_MODE.
+DEFAULT_REST_URLS = {Mode.BINANCE_SANDBOX: "https://testnet.binance.vision",
+                     Mode.BINANCE_MAINNET: "https://api.binance.com"}
+# Risk keys a mainnet run must state itself: the defaults are for paper trading.
+MAINNET_REQUIRED = ("MAX_NOTIONAL", "PX_MIN", "PX_MAX", "MAX_QPS")
+
 # Start prices for well-known symbols; others start at 100.
 DEFAULT_START_PRICES = {"BTCUSDT": 60000.0, "ETHUSDT": 3000.0, "SOLUSDT": 150.0,
                         "BNBUSDT": 600.0, "XRPUSDT": 0.6, "DOGEUSDT": 0.15}
@@ -356,11 +362,11 @@ def parse_config(raw: Mapping[str, str], source: str = "") -> Config:
         except ValueError as exc:
             shown = mask(text) if key.secret else repr(text)
             raise ConfigError(f"{name}={shown} is not valid: {exc}") from None
-    _check_together(values)
+    _check_together(values, raw)
     return Config(values=values, source=source, raw=dict(raw))
 
 
-def _check_together(v: dict[str, Any]) -> None:
+def _check_together(v: dict[str, Any], raw: Mapping[str, str]) -> None:
     """Rules that involve several keys."""
     if v["PX_MIN"] >= v["PX_MAX"]:
         raise ConfigError(f"PX_MIN={v['PX_MIN']:g} must be below PX_MAX={v['PX_MAX']:g}")
@@ -372,8 +378,7 @@ def _check_together(v: dict[str, Any]) -> None:
     if v["ROUTER_SPLIT"] > len(v["MOCK_VENUES"]) and v["VENUE_MODE"] is Mode.MOCK:
         raise ConfigError(f"ROUTER_SPLIT={v['ROUTER_SPLIT']} exceeds the {len(v['MOCK_VENUES'])} MOCK_VENUES")
     if v["VENUE_MODE"] is not Mode.MOCK:
-        raise ConfigError(f"VENUE_MODE={v['VENUE_MODE'].value} is not available in this build yet: "
-                          "orders go to the mock venues (Binance order entry is tracked in the issues)")
+        _check_binance_venue(v, raw)
     if v["FEED_MODE"] is not Mode.MOCK:
         if not v["BINANCE_WS_URL"]:
             v["BINANCE_WS_URL"] = DEFAULT_WS_URLS[v["FEED_MODE"]]
@@ -383,3 +388,25 @@ def _check_together(v: dict[str, Any]) -> None:
                               "wss://HOST[:PORT]/ws")
         if v["BINANCE_CA_FILE"] and not Path(v["BINANCE_CA_FILE"]).is_file():
             raise ConfigError(f"BINANCE_CA_FILE={v['BINANCE_CA_FILE']!r} is not valid: no such file")
+
+
+def _check_binance_venue(v: dict[str, Any], raw: Mapping[str, str]) -> None:
+    """VENUE_MODE=binance_*: keys, the REST URL, and for mainnet an explicit confirmation."""
+    mode = v["VENUE_MODE"]
+    if mode is Mode.BINANCE_MAINNET:
+        if not v["CONFIRM_MAINNET"]:
+            raise ConfigError("VENUE_MODE=binance_mainnet sends real orders: set CONFIRM_MAINNET=yes to confirm")
+        for name in MAINNET_REQUIRED:
+            if not raw.get(name, "").strip():
+                raise ConfigError(f"{name} must be given explicitly with VENUE_MODE=binance_mainnet "
+                                  "(its default is for paper trading)")
+    for name in ("BINANCE_API_KEY", "BINANCE_API_SECRET"):
+        if not v[name]:
+            raise ConfigError(f"{name} is required with VENUE_MODE={mode.value}")
+    if not v["BINANCE_REST_URL"]:
+        v["BINANCE_REST_URL"] = DEFAULT_REST_URLS[mode]
+    url = v["BINANCE_REST_URL"]
+    if not url.startswith(("https://", "http://")) or url.split("://", 1)[1].strip("/").count("/"):
+        raise ConfigError(f"BINANCE_REST_URL={url!r} is not valid: expected the REST base, https://HOST[:PORT]")
+    if v["BINANCE_CA_FILE"] and not Path(v["BINANCE_CA_FILE"]).is_file():
+        raise ConfigError(f"BINANCE_CA_FILE={v['BINANCE_CA_FILE']!r} is not valid: no such file")

@@ -6,6 +6,7 @@ metrics (HTTP on the reactor) and recorder (timer flushes) read the same pipelin
 from __future__ import annotations
 
 import logging
+import time
 from typing import Iterator
 
 from dmabot._core.mockfeed import MockFeed
@@ -14,9 +15,12 @@ from dmabot._core.risk import RiskCheck
 from dmabot._core.router import Router
 from dmabot._core.strategy import MACrossover, MeanReversion, VolBreakout
 from dmabot._core.types import Order
+from dmabot.binance.signing import Credentials
 from dmabot.config import KEYS, Config, ConfigError, Mode, StrategyName
+from dmabot.config import MockVenue as VenueSpec
 from dmabot.feed_binance import BinanceFeed, FeedSettings, StreamForm, stream_target
 from dmabot.feed_mock import MockFeedDriver
+from dmabot.gateway_binance import VENUE_NAME, BinanceGateway, GatewaySettings
 from dmabot.gateway_mock import MockVenue
 from dmabot.metrics import build_registry
 from dmabot.metrics_http import MetricsServer, render_registry
@@ -41,10 +45,25 @@ def build_workers(cfg: Config) -> list[list]:
     return [[make[s](w) for w in range(cfg.strategy_workers)] for s in cfg.strategies]
 
 
+# The router scores the one Binance venue too; with nothing to choose between, these only
+# need to be plausible: a taker fee of 0.1% and a round trip to Tokyo from far away.
+BINANCE_FEE_BPS = 10.0
+BINANCE_LATENCY_MS = 50.0
+# How long a shutdown waits for replies to orders already sent.
+DRAIN_S = 2.0
+
+
+def venue_specs(cfg: Config) -> tuple[VenueSpec, ...]:
+    """The venues orders are routed across: the mock venues, or Binance alone."""
+    if cfg.venue_mode is Mode.MOCK:
+        return cfg.mock_venues
+    return (VenueSpec(VENUE_NAME, BINANCE_LATENCY_MS, BINANCE_FEE_BPS),)
+
+
 def build_pipeline(cfg: Config, record: bool) -> Pipeline:
-    venues = cfg.mock_venues
+    venues = venue_specs(cfg)
     router = Router(len(cfg.symbols), [v.fee_bps for v in venues], [v.latency_ms for v in venues],
-                    split=cfg.router_split, qty_step=cfg.qty_step,
+                    split=min(cfg.router_split, len(venues)), qty_step=cfg.qty_step,
                     latency_bps_per_ms=cfg.router_latency_bps_per_ms,
                     miss_penalty_bps=cfg.router_miss_penalty_bps)
     risk = RiskCheck(cfg.px_min, cfg.px_max, cfg.max_notional, cfg.max_qps)
@@ -68,10 +87,10 @@ class Engine:
         self.config = config
         self.reactor = reactor if reactor is not None else Reactor()
         self.strategy_names = [s.value for s in config.strategies]
-        self.venue_names = [v.name for v in config.mock_venues]
+        self.venue_names = [v.name for v in venue_specs(config)]
         self.pipeline = build_pipeline(config, record=bool(config.record_file))
-        self.gateways = [MockVenue(self.reactor, self.pipeline, i, v.name, v.latency_ms, v.fee_bps)
-                         for i, v in enumerate(config.mock_venues)]
+        self.fatal: str | None = None
+        self.gateways: list[MockVenue | BinanceGateway] = self._build_gateways()
         self.pipeline.order_sink = self._route_order
         self.recorder: Recorder | None = None
         if self.pipeline.recorder is not None:
@@ -96,6 +115,26 @@ class Engine:
                            stream_target(cfg.binance_ws_url, cfg.symbols, form), form,
                            cfg.binance_ca_file, settings, self._after_feed_step)
 
+    def _build_gateways(self) -> list[MockVenue | BinanceGateway]:
+        cfg = self.config
+        if cfg.venue_mode is Mode.MOCK:
+            return [MockVenue(self.reactor, self.pipeline, i, v.name, v.latency_ms, v.fee_bps)
+                    for i, v in enumerate(cfg.mock_venues)]
+        try:
+            credentials = Credentials(cfg.binance_api_key, cfg.binance_api_secret)
+        except ValueError as exc:
+            raise ConfigError(f"BINANCE_API_KEY/BINANCE_API_SECRET are not valid: {exc}") from None
+        settings = GatewaySettings(cfg.binance_rest_url, cfg.binance_ca_file or None, credentials,
+                                   cfg.binance_recv_window)
+        # The session start keeps this run's client order ids apart from earlier runs'.
+        session_ms = time.time_ns() // 1_000_000
+        return [BinanceGateway(self.reactor, self.pipeline, 0, cfg.symbols, settings, session_ms, self._on_fatal)]
+
+    def _on_fatal(self, message: str) -> None:
+        """A gateway cannot trade (e.g. a symbol the venue does not list): stop, exit with it."""
+        self.fatal = message
+        self.reactor.stop()
+
     def _route_order(self, order: Order) -> None:
         self.gateways[order.venue].submit(order)
 
@@ -117,6 +156,13 @@ class Engine:
         if self.recorder is not None:
             self.recorder.write_header(self.started_ns, recorded_config(self.config))
             self.recorder.start()
+        for gateway in self.gateways:
+            if isinstance(gateway, BinanceGateway):
+                try:
+                    gateway.start()
+                except TransportError as exc:
+                    raise ConfigError(f"BINANCE_REST_URL={self.config.binance_rest_url!r} cannot be reached: "
+                                      f"{exc}") from None
         try:
             self.feed.start()
         except TransportError as exc:
@@ -128,12 +174,34 @@ class Engine:
         try:
             self.start()
             self.reactor.run()
+            self._drain_gateways()
         finally:
             self.shutdown()
             self.reactor.close()
+        if self.fatal is not None:
+            raise ConfigError(self.fatal)
+
+    def _drain_gateways(self) -> None:
+        """Before the books are summed up: stop the feed (so no new orders) and let replies to
+        the orders already written arrive, for at most DRAIN_S. Without this an order the venue
+        filled would be missing from the engine's final positions. A second signal cuts it short.
+        """
+        gateways = [g for g in self.gateways if isinstance(g, BinanceGateway)]
+        if self.fatal is not None or not any(g.busy for g in gateways):
+            return
+        self.feed.stop()
+        deadline = self.reactor.refresh_now() + int(DRAIN_S * 1e9)
+        log.info("waiting up to %g s for replies to orders in flight", DRAIN_S)
+        while any(g.busy for g in gateways) and not self.reactor.stopping and self.reactor.refresh_now() < deadline:
+            wake = self.reactor.call_later(10_000_000, lambda: None)  # never block past the deadline
+            self.reactor.run_once()
+            wake.cancel()
 
     def shutdown(self) -> None:
         self.feed.stop()
+        for gateway in self.gateways:
+            if isinstance(gateway, BinanceGateway):
+                gateway.stop()
         if self.metrics_server is not None:
             self.metrics_server.close()
         if self.recorder is not None:
@@ -162,5 +230,5 @@ class Engine:
                 lines.append(
                     f"position symbol={symbol} venue={venue} qty={pos['qty']:.8g} "
                     f"avg_price={pos['avg_px']:.8g} realized_pnl={pos['realized']:.6f} "
-                    f"unrealized_pnl={pos['unrealized']:.6f} fees={pos['fees']:.6f}")
+                    f"unrealized_pnl={pos['unrealized']:.6f} fees={pos['fees']:.6f} fills={pos['fills']}")
         return lines

@@ -21,6 +21,7 @@ from dmabot import __version__
 from dmabot._core.pipeline import LATENCY_BUCKETS_S
 from dmabot._core.types import ExecStatus, RiskReason
 from dmabot.feed_binance import BinanceFeed
+from dmabot.gateway_binance import BinanceGateway
 
 if TYPE_CHECKING:
     from dmabot.engine import Engine
@@ -131,6 +132,9 @@ class EngineCollector:
         feed = engine.feed
         if isinstance(feed, BinanceFeed):
             yield from self._binance(feed)
+        for gateway in engine.gateways:
+            if isinstance(gateway, BinanceGateway):
+                yield from self._binance_gateway(gateway)
         rec = engine.recorder
         if rec is not None:
             yield _counter("recorder_bytes", "Bytes written to the recording.", [], [([], rec.bytes_written)])
@@ -154,6 +158,24 @@ class EngineCollector:
                        [(venue, feed.messages)])
         yield _counter("binance_ws_bad_messages", "Market data messages dropped, by reason.", ["venue", "reason"],
                        [(venue + [reason], n) for reason, n in sorted(feed.bad_message_counts().items())])
+
+
+    def _binance_gateway(self, gw: BinanceGateway) -> Iterator[Metric]:
+        venue = [gw.name]
+        yield _gauge("binance_rest_connected", "1 while the order-entry REST connection is open.", ["venue"],
+                     [(venue, 1 if gw.connected else 0)])
+        yield _gauge("binance_rest_ready", "1 while the gateway accepts orders (clock and rules loaded).",
+                     ["venue"], [(venue, 1 if gw.ready else 0)])
+        used = gw.rate_limits.used_weight_1m
+        yield _gauge("binance_rest_used_weight_1m", "X-MBX-USED-WEIGHT-1M of the last reply (-1 before one).",
+                     ["venue"], [(venue, -1 if used is None else used)])
+        yield _counter("binance_rest_reconnects", "Reconnect attempts of the REST connection.", ["venue"],
+                       [(venue, gw.reconnects)])
+        yield _counter("binance_local_rejections", "Orders refused by the gateway without sending, by reason "
+                       "(a filter name, not_ready, disconnected, rate_limited).", ["venue", "reason"],
+                       [(venue + [reason], n) for reason, n in sorted(gw.local_rejections.items())])
+        yield _counter("binance_venue_rejections", "Orders the venue answered with an error.", ["venue"],
+                       [(venue, gw.venue_rejections)])
 
 
 def build_registry(engine: "Engine") -> CollectorRegistry:

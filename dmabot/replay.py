@@ -62,6 +62,11 @@ def replay_config(path: Path, config_file: str | None, overrides: Mapping[str, s
         raise ReplayError(f"{path} has no Header line with the configuration: give --config")
     raw = {k: str(v) for k, v in header["config"].items()}
     raw.update(overrides)
+    venue_mode = raw.get("VENUE_MODE", "mock").strip().lower() or "mock"
+    if venue_mode != "mock":
+        # Replay simulates fills with the mock venues; Binance's fills cannot be re-made.
+        raise ReplayError(f"{path} was recorded with VENUE_MODE={venue_mode}: replay it against the mock "
+                          "venues with --set VENUE_MODE=mock (fills then differ from the recorded ones)")
     return parse_config(raw, source=f"{path} (header)")
 
 

@@ -109,7 +109,7 @@ def test_events_before_the_rest_reply(registry):
         parse_order_response(load("rest/order_limit_full_new_resting.json")), T0 + 3) == []
     assert statuses(reports) == ["ACK", "PARTIALLY_FILLED"] and t.status is LocalStatus.PARTIALLY_FILLED
     assert registry.late_statuses == 2   # NEW after PARTIALLY_FILLED, twice: dropped
-    assert registry.by_venue_id(52874619233) is t
+    assert registry.by_venue_id("BTCUSDT", 52874619233) is t
 
 
 def test_fills_out_of_order(registry):
@@ -297,7 +297,7 @@ def test_prune_keeps_open_and_lagging_orders(registry):
         registry.on_execution_report(event(f"user_data/execution_report_{name}.json"), T0 + 1)
     open_one = registry.register(order(2, ETH, Side.SELL, 3150.0, 0.05), "open", Decimal("0.05"), T0)
     assert registry.prune(T0 + 1) == 0 and registry.prune(T0 + 2) == 1
-    assert registry.get(t.client_order_id) is None and registry.by_venue_id(52874619233) is None
+    assert registry.get(t.client_order_id) is None and registry.by_venue_id("BTCUSDT", 52874619233) is None
     assert registry.get("open") is open_one
 
 
@@ -380,3 +380,14 @@ def test_order_seen_alive_after_an_inferred_rejection(registry):
     reports = registry.on_execution_report(event("user_data/execution_report_partially_filled.json"), T0 + 4)
     assert statuses(reports) == ["PARTIALLY_FILLED"] and t.status is LocalStatus.REJECTED
     assert t.base_delta == Decimal("0.0008") - Decimal("0.0000008")
+
+
+def test_same_order_id_on_two_symbols_does_not_collide(registry):
+    # orderId is unique per symbol only: the simulator (like Binance) gives both first orders id 1
+    btc = place_btc(registry)
+    eth = registry.register(order(2, ETH, Side.SELL, 3150.0, 0.05), "eth-1", Decimal("0.05"), T0)
+    reply = load("rest/order_limit_ack.json")
+    for tracked, symbol in ((btc, "BTCUSDT"), (eth, "ETHUSDT")):
+        body = dict(reply, symbol=symbol, orderId=1, clientOrderId=tracked.client_order_id)
+        assert statuses(registry.on_order_response(parse_order_response(body), T0 + 1)) == ["ACK"]
+    assert registry.by_venue_id("BTCUSDT", 1) is btc and registry.by_venue_id("ETHUSDT", 1) is eth

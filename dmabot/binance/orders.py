@@ -184,7 +184,8 @@ class OrderRegistry:
     def __init__(self, symbols: Sequence[SymbolRules]) -> None:
         self.symbols = tuple(symbols)
         self._by_client_id: dict[str, TrackedOrder] = {}
-        self._by_venue_id: dict[int, TrackedOrder] = {}
+        # orderId is unique per symbol only (two symbols both have an orderId 1): key by both
+        self._by_venue_id: dict[tuple[str, int], TrackedOrder] = {}
         self.commissions: dict[str, Decimal] = {}
         self.duplicate_fills = 0
         self.late_statuses = 0
@@ -195,8 +196,8 @@ class OrderRegistry:
     def get(self, client_order_id: str) -> TrackedOrder | None:
         return self._by_client_id.get(client_order_id)
 
-    def by_venue_id(self, order_id: int) -> TrackedOrder | None:
-        return self._by_venue_id.get(order_id)
+    def by_venue_id(self, symbol: str, order_id: int) -> TrackedOrder | None:
+        return self._by_venue_id.get((symbol, order_id))
 
     def __len__(self) -> int:
         return len(self._by_client_id)
@@ -243,14 +244,14 @@ class OrderRegistry:
         for t in gone:
             del self._by_client_id[t.client_order_id]
             if t.venue_order_id is not None:
-                self._by_venue_id.pop(t.venue_order_id, None)
+                self._by_venue_id.pop((t.symbol, t.venue_order_id), None)
         return len(gone)
 
     # -- venue facts -----------------------------------------------------------------------
 
     def on_execution_report(self, event: ExecutionReport, now_ns: int) -> list[ExecReport]:
         """A user-data ``executionReport``, possibly before the REST reply, late, or replayed."""
-        tracked = self._find(event.order_id, event.order_client_id)
+        tracked = self._find(event.symbol, event.order_id, event.order_client_id)
         if tracked is None:
             return []
         fills: tuple[_Fill, ...] = ()
@@ -263,7 +264,7 @@ class OrderRegistry:
 
     def on_order_response(self, response: OrderResponse, now_ns: int) -> list[ExecReport]:
         """The ``POST /api/v3/order`` reply (ACK, RESULT or FULL)."""
-        tracked = self._find(response.order_id, response.client_order_id)
+        tracked = self._find(response.symbol, response.order_id, response.client_order_id)
         if tracked is None:
             return []
         # An ACK reply has no status: the order exists, which is NEW unless more is known.
@@ -275,7 +276,7 @@ class OrderRegistry:
 
     def on_cancel_response(self, response: CancelResponse, now_ns: int) -> list[ExecReport]:
         """The ``DELETE /api/v3/order`` reply, or one order of ``DELETE openOrders``."""
-        tracked = self._find(response.order_id, response.orig_client_order_id)
+        tracked = self._find(response.symbol, response.order_id, response.orig_client_order_id)
         if tracked is None:
             return []
         status = _FROM_VENUE.get(response.status)
@@ -283,7 +284,7 @@ class OrderRegistry:
 
     def on_order_state(self, state: OrderState, now_ns: int) -> list[ExecReport]:
         """``GET /api/v3/order`` or one of ``openOrders``: resolves UNKNOWN without a resend."""
-        tracked = self._find(state.order_id, state.client_order_id)
+        tracked = self._find(state.symbol, state.order_id, state.client_order_id)
         if tracked is None:
             return []
         status = _FROM_VENUE.get(state.status)
@@ -291,7 +292,7 @@ class OrderRegistry:
 
     def on_trade(self, trade: Trade, now_ns: int) -> list[ExecReport]:
         """One ``myTrades`` row: fills missed while the user stream was down."""
-        tracked = self._by_venue_id.get(trade.order_id)
+        tracked = self._by_venue_id.get((trade.symbol, trade.order_id))
         if tracked is None:
             self.foreign_events += 1
             return []
@@ -323,8 +324,8 @@ class OrderRegistry:
 
     # -- the state machine -----------------------------------------------------------------
 
-    def _find(self, venue_order_id: int | None, client_order_id: str) -> TrackedOrder | None:
-        tracked = self._by_venue_id.get(venue_order_id) if venue_order_id is not None else None
+    def _find(self, symbol: str, venue_order_id: int | None, client_order_id: str) -> TrackedOrder | None:
+        tracked = self._by_venue_id.get((symbol, venue_order_id)) if venue_order_id is not None else None
         if tracked is None:
             tracked = self._by_client_id.get(client_order_id)
         if tracked is None:
@@ -361,7 +362,7 @@ class OrderRegistry:
         new_fills = self._check(tracked, symbol, venue_order_id, status, cum_qty, fills)
         if venue_order_id is not None and tracked.venue_order_id is None:
             tracked.venue_order_id = venue_order_id
-            self._by_venue_id[venue_order_id] = tracked
+            self._by_venue_id[symbol, venue_order_id] = tracked
         if tracked.status is _S.REJECTED and (new_fills or status in _LIVE):
             # REJECTED was inferred (a -2013 asked too early, an ambiguous error) yet the order
             # lives. Its fills still count, so inventory stays true; the gateway must cancel it.

@@ -1,0 +1,626 @@
+"""Binance Spot order entry over REST: the sans-IO pieces of `dmabot.binance` on the reactor.
+
+One kept-alive HTTPS connection (`RestConnection`, one request in flight) carries everything:
+
+    start:   GET /api/v3/time -> ServerClock, GET /api/v3/exchangeInfo?symbols=[..] -> rules,
+             then READY. Orders before READY, or while the connection is down, are rejected
+             locally (nothing is sent; an ExecReport REJECTED goes to the pipeline).
+    submit:  round (BUY price down, SELL price up, quantity down), check the filters locally,
+             make the client id, register it (PENDING_NEW) *before* writing, send a LIMIT IOC
+             at the signal's price with newOrderRespType=FULL so fills ride on the reply.
+    replies: OrderRegistry turns each venue fact into the ExecReports for pipeline.on_exec.
+             -1021 -> resync the clock and resend once (ServerClock's rule). A timeout or a
+             lost connection makes the order UNKNOWN; it is resolved by GET /api/v3/order by
+             origClientOrderId (then myTrades for its fills), never by a resend.
+    close:   reconnect with capped exponential backoff, resync the clock, READY again.
+
+An unknown symbol cannot be traded, and the engine is already running when exchangeInfo
+answers: the gateway names it in an error and asks the engine to stop (`on_fatal`), which
+exits with a config error. Half an engine trading some symbols is harder to notice.
+
+Not here yet: the user data stream, reconciliation of open orders at start, cancel-on-exit,
+and order entry over the WebSocket API.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from dmabot._core.pipeline import Pipeline
+from dmabot._core.types import ExecReport, ExecStatus, Order
+from dmabot.binance.client_order_id import ClientOrderIdFactory
+from dmabot.binance.clock import ClockState, RetryDecision, ServerClock, parse_server_time
+from dmabot.binance.events import (
+    ApiError,
+    ErrorCode,
+    OrderType,
+    ParseError,
+    RespType,
+    Side,
+    TimeInForce,
+    is_error_body,
+    parse_api_error,
+    parse_my_trades,
+    parse_order,
+    parse_order_response,
+)
+from dmabot.binance.filters import SymbolRules, format_decimal, parse_exchange_info
+from dmabot.binance.orders import OrderRegistry, VenueInconsistency
+from dmabot.binance.rest_protocol import (
+    ConnectionState,
+    FailureReason,
+    RateLimitState,
+    RequestFailed,
+    Response,
+    RestConnection,
+)
+from dmabot.binance.rest_request import OrderTemplate, RestRequests
+from dmabot.binance.signing import Credentials
+from dmabot.reactor import Reactor, TimerHandle
+from dmabot.transport import Address, Transport, TransportError, client_tls_context, connect, resolve
+
+log = logging.getLogger("dmabot.gateway.binance")
+
+NS = 1_000_000_000
+VENUE_NAME = "binance"
+HOUSEKEEPING_NS = NS // 2  # clock resync, queries of unknown orders, pruning
+PRUNE_AFTER_NS = 600 * NS  # keep final orders this long so late duplicates are recognised
+# One warning per local-rejection reason per this many seconds; the counter sees every one.
+REJECT_LOG_INTERVAL_NS = 10 * NS
+SYNC_RETRY_NS = 5 * NS  # while syncing, how often a failed time/exchangeInfo request is asked again
+
+
+class GatewayState(enum.Enum):
+    IDLE = "idle"
+    CONNECTING = "connecting"  # TCP + TLS
+    SYNCING = "syncing"  # connected: clock (and, the first time, exchangeInfo) in flight
+    READY = "ready"
+    WAITING = "waiting"  # backing off before reconnecting
+    FAILED = "failed"  # a fact the engine cannot trade with (unknown symbol)
+    STOPPED = "stopped"
+
+
+class RequestKind(enum.Enum):
+    TIME = "time"
+    EXCHANGE_INFO = "exchange_info"
+    ORDER = "order"
+    QUERY = "query"
+    TRADES = "trades"
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """What a request was, so its outcome is routed: `key` is the client id or the symbols."""
+
+    kind: RequestKind
+    key: Any = None
+
+
+class LocalReason(enum.Enum):
+    """Why the gateway refused an order without sending it (besides a filter name)."""
+
+    NOT_READY = "not_ready"
+    DISCONNECTED = "disconnected"
+    RATE_LIMITED = "rate_limited"
+    INVALID = "invalid"  # a price or quantity that is no number the filters can round
+
+
+@dataclass(frozen=True)
+class RestTarget:
+    host: str
+    port: int
+    tls: bool
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.tls else 80
+        return self.host if self.port == default else f"{self.host}:{self.port}"
+
+
+def rest_target(url: str) -> RestTarget:
+    """``https://host[:port]`` (or ``http://`` for plain TCP against a local simulator)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"expected an https:// URL, got {url!r}")
+    if parts.path.strip("/") or parts.query:
+        raise ValueError(f"expected the REST base without a path, got {url!r}")
+    tls = parts.scheme == "https"
+    return RestTarget(parts.hostname, parts.port or (443 if tls else 80), tls)
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    rest_url: str
+    ca_file: str | None
+    credentials: Credentials
+    recv_window_ms: int = 5000
+    request_timeout_ns: int = 10 * NS
+    connect_timeout_ns: int = 10 * NS
+    backoff_initial_ns: int = NS // 4
+    backoff_max_ns: int = 30 * NS
+
+
+class BinanceGateway:
+    """Sends the engine's orders for venue `index` to Binance; reports go to `pipeline.on_exec`."""
+
+    def __init__(self, reactor: Reactor, pipeline: Pipeline, index: int, symbols: Sequence[str],
+                 settings: GatewaySettings, session_ms: int,
+                 on_fatal: Callable[[str], None] | None = None) -> None:
+        self.reactor = reactor
+        self.pipeline = pipeline
+        self.index = index
+        self.name = VENUE_NAME
+        self.symbols = tuple(symbols)
+        self.settings = settings
+        self.on_fatal = on_fatal
+        self.target = rest_target(settings.rest_url)
+        self._tls = client_tls_context(settings.ca_file or None) if self.target.tls else None
+        self.requests = RestRequests(self.target.host_header, settings.credentials, settings.recv_window_ms)
+        self.clock = ServerClock()
+        self.ids = ClientOrderIdFactory(session_ms)
+        self.rate_limits = RateLimitState()
+        self.rules: list[SymbolRules] = []
+        self.templates: list[OrderTemplate] = []
+        self.registry: OrderRegistry | None = None
+        self.state = GatewayState.IDLE
+        self.rest: RestConnection | None = None
+        self._protocol: _RestProtocol | None = None
+        self._addresses: list[Address] = []
+        self._attempt = 0
+        self._deadline_timer: TimerHandle | None = None
+        self._reconnect_timer: TimerHandle | None = None
+        self._housekeeping_timer: TimerHandle | None = None
+        self._time_in_flight = False
+        self._sync_asked_ns = 0
+        self._resend_after_sync: list[str] = []  # client ids rejected with -1021, resent once synced
+        self._querying: set[str] = set()  # client ids with a query or myTrades request in flight
+        self._info_unknown: list[str] = []  # symbols exchangeInfo refused, found one by one
+        self._info_pending = 0
+        self._reject_logged_at: dict[str, int] = {}
+        # health, read by the metrics collector
+        self.local_rejections: dict[str, int] = {}
+        self.reconnects = 0
+        self.venue_rejections = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self.rest is not None and self.rest.state is ConnectionState.OPEN and self._protocol is not None
+
+    @property
+    def ready(self) -> bool:
+        # A timeout closes the RestConnection before the transport reports the loss.
+        return self.state is GatewayState.READY and self.connected
+
+    @property
+    def busy(self) -> bool:
+        """A request is written or queued and its reply has not come (shutdown waits for it)."""
+        rest = self.rest
+        return self.connected and rest is not None and (rest.in_flight is not None or rest.queued > 0)
+
+    def start(self) -> None:
+        """Resolve the REST host (may block: before trading starts) and connect."""
+        self._addresses = resolve(self.target.host, self.target.port)
+        self._connect()
+        self._housekeeping_timer = self.reactor.call_later(HOUSEKEEPING_NS, self._housekeeping)
+
+    def stop(self) -> None:
+        """Close the connection; orders in flight stay as the venue has them (no cancel yet)."""
+        self.state = GatewayState.STOPPED
+        for timer in (self._deadline_timer, self._reconnect_timer, self._housekeeping_timer):
+            if timer is not None:
+                timer.cancel()
+        protocol, self._protocol = self._protocol, None
+        if self.rest is not None:
+            self.rest.close()
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
+        if self.registry is not None and self.registry.open_orders():
+            log.warning("stopping with %d orders whose final status never came: %s",
+                        len(self.registry.open_orders()), self.registry.open_orders()[:5])
+
+    def _connect(self) -> None:
+        self.state = GatewayState.CONNECTING
+        address = self._addresses[self._attempt % len(self._addresses)]
+        self._protocol = _RestProtocol(self)
+        log.info("connecting rest=%s address=%s", self.settings.rest_url, address)
+        connect(self.reactor, address, self._protocol, tls=self._tls, timeout_ns=self.settings.connect_timeout_ns)
+
+    def _on_connected(self, protocol: _RestProtocol) -> None:
+        if protocol is not self._protocol:
+            return
+        self._attempt = 0
+        self.state = GatewayState.SYNCING
+        self.rest = RestConnection(self.settings.request_timeout_ns, self.rate_limits)
+        self._time_in_flight = False
+        log.info("rest connected rest=%s", self.settings.rest_url)
+        self._request_time()
+
+    def _on_lost(self, protocol: _RestProtocol, why: str) -> None:
+        if protocol is not self._protocol:
+            return
+        self._protocol = None
+        if self.rest is not None:
+            self._handle(self.rest.close())
+        if self.state in (GatewayState.STOPPED, GatewayState.FAILED):
+            return
+        delay = min(self.settings.backoff_max_ns, self.settings.backoff_initial_ns * 2 ** min(self._attempt, 30))
+        self._attempt += 1
+        self.state = GatewayState.WAITING
+        log.warning("rest disconnected reason=%s reconnect_in_s=%.2f attempt=%d", why, delay / NS, self._attempt)
+        self._reconnect_timer = self.reactor.call_later(delay, self._reconnect)
+
+    def _reconnect(self) -> None:
+        if self.state is GatewayState.WAITING:
+            self.reconnects += 1
+            self._connect()
+
+    def _fail(self, message: str) -> None:
+        log.error("%s", message)
+        self.stop()
+        self.state = GatewayState.FAILED
+        if self.on_fatal is not None:
+            self.on_fatal(message)
+
+    # -- orders ----------------------------------------------------------------------------
+    def submit(self, order: Order) -> None:
+        """Round, check, register, send; or reject locally. Never raises for a bad order."""
+        now = self.reactor.now()
+        if not self.ready or self.registry is None:
+            reason = LocalReason.NOT_READY if self.registry is None else LocalReason.DISCONNECTED
+            self._reject_locally(order, reason.value, f"gateway {self.state.value}", now)
+            return
+        if not self.rate_limits.may_send(now):
+            self._reject_locally(order, LocalReason.RATE_LIMITED.value,
+                                 f"resume in {(self.rate_limits.resume_at_ns - now) / NS:.1f} s", now)
+            return
+        rules = self.rules[order.sym]
+        side = Side.BUY if order.side > 0 else Side.SELL
+        try:
+            px = rules.round_price(side, order.px)
+            qty = rules.round_qty(order.qty)
+            reject = rules.check(side, OrderType.LIMIT, px, qty, self._reference_price(order.sym))
+        except ValueError as exc:  # a NaN or negative value: risk should not let one through
+            self._reject_locally(order, LocalReason.INVALID.value, str(exc), now)
+            return
+        if reject is not None:
+            self._reject_locally(order, reject.filter_name.value, f"{rules.symbol} {reject.reason}", now)
+            return
+        client_id = self.ids.make(order)
+        self.registry.register(order, client_id, qty, now)  # before the bytes exist: a reply can't beat it
+        self._send_order(client_id, side, px, qty, now)
+
+    def _send_order(self, client_id: str, side: Side, px: Decimal, qty: Decimal, now: int) -> None:
+        assert self.rest is not None and self.registry is not None
+        tracked = self.registry.get(client_id)
+        assert tracked is not None
+        wire = self.templates[tracked.order.sym].build(
+            side, OrderType.LIMIT, TimeInForce.IOC, format_decimal(qty), format_decimal(px), client_id,
+            self.clock.timestamp_ms(now))
+        if not self._submit(Tag(RequestKind.ORDER, client_id), wire, now):
+            self._on_order_failed(Tag(RequestKind.ORDER, client_id), RequestFailed(client_id, FailureReason.NOT_SENT))
+
+    def _reference_price(self, sym: int) -> float | None:
+        # Centre of PERCENT_PRICE_BY_SIDE: the venue uses its 5-minute average, the mid is close.
+        bid, ask = self.pipeline.touch(sym)
+        return (bid + ask) / 2 if bid > 0 and ask > 0 else None
+
+    def _reject_locally(self, order: Order, reason: str, detail: str, now: int) -> None:
+        self.local_rejections[reason] = self.local_rejections.get(reason, 0) + 1
+        if now - self._reject_logged_at.get(reason, -REJECT_LOG_INTERVAL_NS) >= REJECT_LOG_INTERVAL_NS:
+            self._reject_logged_at[reason] = now
+            log.warning("order rejected locally reason=%s order_id=%d detail=%s total=%d",
+                        reason, order.order_id, detail, self.local_rejections[reason])
+        self.pipeline.on_exec(ExecReport(order, now, ExecStatus.REJECTED))
+
+    # -- the connection ----------------------------------------------------------------------
+    def _submit(self, tag: Tag, wire: bytes, now: int) -> bool:
+        """Queue and write a request; False if the connection closed (e.g. a reply said close).
+
+        Orders only come here after `ready` was checked, so none is dropped silently; the
+        other requests are asked again after the reconnect.
+        """
+        if self.rest is None or not self.connected:
+            return False
+        self.rest.submit(tag, wire, now)
+        self._flush()
+        return True
+
+    def _flush(self) -> None:
+        """Write what the REST connection has for the wire, then re-arm its deadline."""
+        rest, protocol = self.rest, self._protocol
+        if rest is None:
+            return
+        data = rest.data_to_send()
+        if data and protocol is not None and protocol.transport is not None:
+            protocol.transport.write(data)
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
+        due = rest.next_deadline_ns
+        if due is not None:
+            self._deadline_timer = self.reactor.call_at(due, self._on_deadline)
+        if rest.state is ConnectionState.CLOSED and protocol is not None and protocol.transport is not None:
+            protocol.transport.close()  # a timeout or unpairable reply: connection_lost reconnects
+
+    def _on_data(self, protocol: _RestProtocol, data: bytes) -> None:
+        if protocol is not self._protocol or self.rest is None:
+            return
+        self._handle(self.rest.receive_data(data, self.reactor.now()))
+        self._flush()
+
+    def _on_deadline(self) -> None:
+        self._deadline_timer = None
+        if self.rest is not None:
+            self._handle(self.rest.expire(self.reactor.now()))
+            self._flush()
+
+    def _handle(self, outcomes: Sequence[Response | RequestFailed]) -> None:
+        for outcome in outcomes:
+            tag: Tag = outcome.tag
+            try:
+                if isinstance(outcome, Response):
+                    _ON_RESPONSE[tag.kind](self, tag, outcome)
+                else:
+                    _ON_FAILURE[tag.kind](self, tag, outcome)
+            except (ParseError, ValueError, LookupError, VenueInconsistency) as exc:
+                # One bad reply must not take the engine down; the order is left to a query.
+                log.error("cannot use the %s reply: %s", tag.kind.value, exc)
+
+    def _report(self, reports: Sequence[ExecReport]) -> None:
+        for report in reports:
+            self.pipeline.on_exec(report)
+
+    # -- time and exchangeInfo ---------------------------------------------------------------
+    def _request_time(self) -> None:
+        if self._time_in_flight or not self.connected:
+            return
+        self._sync_asked_ns = self.reactor.now()
+        self._time_in_flight = self._submit(Tag(RequestKind.TIME), self.requests.server_time(), self.reactor.now())
+
+    def _on_time(self, tag: Tag, r: Response) -> None:
+        self._time_in_flight = False
+        if r.status != 200:
+            log.error("GET /api/v3/time failed status=%d body=%s", r.status, r.body[:200])
+            return
+        sample = self.clock.on_time_response(r.sent_ns, r.received_ns, parse_server_time(r.json()))
+        log.info("clock synced offset_ms=%.1f uncertainty_ms=%.1f", sample.offset_ms, sample.rtt_ns / 2e6)
+        if self.registry is None:
+            if self._info_pending == 0:
+                self._request_info(self.symbols)
+            return
+        self._become_ready()
+        resend, self._resend_after_sync = self._resend_after_sync, []
+        for client_id in resend:
+            self._resend(client_id)
+
+    def _on_time_failed(self, tag: Tag, f: RequestFailed) -> None:
+        self._time_in_flight = False
+
+    def _request_info(self, symbols: Sequence[str]) -> None:
+        if self._submit(Tag(RequestKind.EXCHANGE_INFO, tuple(symbols)), self.requests.exchange_info(symbols),
+                        self.reactor.now()):
+            self._info_pending += 1
+
+    def _on_info(self, tag: Tag, r: Response) -> None:
+        self._info_pending -= 1
+        body = json_body(r)
+        if r.status != 200:
+            error = parse_api_error(body, r.status) if is_error_body(body) else None
+            if error is not None and error.code == ErrorCode.BAD_SYMBOL:
+                self._on_bad_symbol(tag.key)
+            else:
+                log.error("exchangeInfo failed status=%d body=%s; asking again", r.status, r.body[:200])
+            return
+        if len(tag.key) < len(self.symbols):
+            self._finish_hunt()  # one symbol asked alone while hunting the unknown one: it is listed
+            return
+        info = parse_exchange_info(body)
+        missing = [s for s in self.symbols if s not in info.symbols]
+        if missing:
+            self._fail(f"SYMBOLS: {','.join(missing)} not listed by {self.settings.rest_url} exchangeInfo: "
+                       "the gateway refuses to trade")
+            return
+        rules = [info.rules(s) for s in self.symbols]
+        halted = [r.symbol for r in rules if not r.is_trading]
+        if halted:
+            self._fail(f"SYMBOLS: {','.join(halted)} not TRADING on {self.settings.rest_url}: the gateway refuses "
+                       "to start")
+            return
+        self.rules = rules
+        self.templates = [OrderTemplate(self.target.host_header, s, self.settings.credentials, RespType.FULL,
+                                        self.settings.recv_window_ms) for s in self.symbols]
+        self.registry = OrderRegistry(rules)
+        self.rate_limits = RateLimitState.from_exchange_info(info.rate_limits)
+        if self.rest is not None:
+            self.rest.rate_limits = self.rate_limits
+        for s in rules:
+            log.info("symbol rules symbol=%s tick=%s step=%s min_qty=%s", s.symbol, format_decimal(s.price_grid),
+                     format_decimal(s.qty_grid), format_decimal(s.lot_size.min_qty) if s.lot_size else "-")
+        self._become_ready()
+
+    def _on_bad_symbol(self, asked: tuple[str, ...]) -> None:
+        """Binance says -1121 "Invalid symbol." without naming it: ask for each one alone."""
+        if len(asked) > 1:
+            for symbol in asked:
+                self._request_info((symbol,))
+            return
+        self._info_unknown.append(asked[0])
+        log.error("symbol %s is not listed by %s exchangeInfo", asked[0], self.settings.rest_url)
+        self._finish_hunt()
+
+    def _finish_hunt(self) -> None:
+        if self._info_pending == 0 and self._info_unknown:
+            self._fail(f"SYMBOLS: {','.join(self._info_unknown)} not listed by {self.settings.rest_url} "
+                       "exchangeInfo: the gateway refuses to trade")
+
+    def _on_info_failed(self, tag: Tag, f: RequestFailed) -> None:
+        self._info_pending -= 1  # asked again after the reconnect, with the clock
+
+    def _become_ready(self) -> None:
+        if self.state is GatewayState.SYNCING and self.registry is not None:
+            self.state = GatewayState.READY
+            log.info("binance gateway ready rest=%s symbols=%s", self.settings.rest_url, ",".join(self.symbols))
+            self._resolve_unknown()
+
+    # -- orders: replies ---------------------------------------------------------------------
+    def _on_order(self, tag: Tag, r: Response) -> None:
+        assert self.registry is not None
+        client_id, now = tag.key, self.reactor.now()
+        body = json_body(r)
+        if r.status == 200 and not is_error_body(body):
+            self.clock.on_request_done(client_id)
+            self._report(self.registry.on_order_response(parse_order_response(body), now))
+            return
+        error = parse_api_error(body, r.status) if is_error_body(body) else ApiError(0, r.body[:200].decode(
+            "utf-8", "replace"), r.status)
+        if error.code == ErrorCode.INVALID_TIMESTAMP:
+            if self.clock.on_invalid_timestamp(client_id) is RetryDecision.RESYNC_AND_RETRY:
+                log.warning("order %s rejected with -1021: resyncing the clock, then sending it once more",
+                            client_id)
+                self._resend_after_sync.append(client_id)
+                self._request_time()
+                return
+        else:
+            self.clock.on_request_done(client_id)
+        self.venue_rejections += 1
+        log.warning("order failed at binance client_id=%s status=%d code=%d msg=%s outcome_unknown=%s",
+                    client_id, r.status, error.code, error.msg, error.outcome_unknown)
+        self._report(self.registry.on_request_failed(client_id, error, now))
+
+    def _resend(self, client_id: str) -> None:
+        """The -1021 retry: same order, same id, fresh timestamp (the first was never placed)."""
+        assert self.registry is not None
+        tracked = self.registry.get(client_id)
+        if tracked is None or not self.connected:
+            return
+        order = tracked.order
+        side = Side.BUY if order.side > 0 else Side.SELL
+        self._send_order(client_id, side, tracked.rules.round_price(side, order.px), tracked.qty, self.reactor.now())
+
+    def _on_order_failed(self, tag: Tag, f: RequestFailed) -> None:
+        assert self.registry is not None
+        now = self.reactor.now()
+        if f.reason is FailureReason.NOT_SENT:
+            # Never written, so never placed; an IOC at an old price is not worth sending late.
+            error = ApiError(0, "not sent: the connection closed first")
+            self._report(self.registry.on_request_failed(tag.key, error, now))
+            return
+        log.warning("order %s outcome unknown (%s): querying it by client id", tag.key, f.reason.value)
+        self._report(self.registry.on_outcome_unknown(tag.key, now))
+
+    # -- unknown outcomes: query, never resend -------------------------------------------------
+    def _resolve_unknown(self) -> None:
+        if self.registry is None or not self.ready:
+            return
+        now = self.reactor.now()
+        for tracked in self.registry.unknown():
+            if tracked.client_order_id not in self._querying:
+                wire = self.requests.query_order(tracked.symbol, tracked.client_order_id,
+                                                 self.clock.timestamp_ms(now))
+                if self._submit(Tag(RequestKind.QUERY, tracked.client_order_id), wire, now):
+                    self._querying.add(tracked.client_order_id)
+        for tracked in self.registry.awaiting_fills():
+            if tracked.client_order_id not in self._querying and tracked.venue_order_id is not None:
+                wire = self.requests.my_trades(tracked.symbol, self.clock.timestamp_ms(now),
+                                               order_id=tracked.venue_order_id)
+                if self._submit(Tag(RequestKind.TRADES, tracked.client_order_id), wire, now):
+                    self._querying.add(tracked.client_order_id)
+
+    def _on_query(self, tag: Tag, r: Response) -> None:
+        assert self.registry is not None
+        self._querying.discard(tag.key)
+        body, now = json_body(r), self.reactor.now()
+        if r.status == 200:
+            state = parse_order(body)
+            log.info("order %s resolved by query: %s executed=%s", tag.key, state.status, state.executed_qty)
+            self._report(self.registry.on_order_state(state, now))
+            self._resolve_unknown()  # a FILLED order's fills come from myTrades
+        elif is_error_body(body) and parse_api_error(body).code == ErrorCode.NO_SUCH_ORDER:
+            log.info("order %s resolved by query: never placed (-2013)", tag.key)
+            self._report(self.registry.on_not_found(tag.key, now))
+        else:
+            log.warning("query of order %s failed status=%d body=%s", tag.key, r.status, r.body[:200])
+
+    def _on_trades(self, tag: Tag, r: Response) -> None:
+        assert self.registry is not None
+        self._querying.discard(tag.key)
+        if r.status != 200:
+            log.warning("myTrades for order %s failed status=%d body=%s", tag.key, r.status, r.body[:200])
+            return
+        now = self.reactor.now()
+        for trade in parse_my_trades(r.json()):
+            self._report(self.registry.on_trade(trade, now))
+
+    def _on_query_failed(self, tag: Tag, f: RequestFailed) -> None:
+        self._querying.discard(tag.key)  # asked again by the next housekeeping
+
+    # -- timers ------------------------------------------------------------------------------
+    def _housekeeping(self) -> None:
+        now = self.reactor.now()
+        if self.ready and self.clock.state(now) is ClockState.RESYNC_DUE:
+            self._request_time()
+        elif self.state is GatewayState.SYNCING and now - self._sync_asked_ns >= SYNC_RETRY_NS:
+            self._request_time()  # a time or exchangeInfo reply that was an error: ask again
+        self._resolve_unknown()
+        if self.registry is not None:
+            self.registry.prune(now - PRUNE_AFTER_NS)
+        if self.state is not GatewayState.STOPPED:
+            self._housekeeping_timer = self.reactor.call_later(HOUSEKEEPING_NS, self._housekeeping)
+
+
+_ON_RESPONSE: dict[RequestKind, Callable[[BinanceGateway, Tag, Response], None]] = {
+    RequestKind.TIME: BinanceGateway._on_time,
+    RequestKind.EXCHANGE_INFO: BinanceGateway._on_info,
+    RequestKind.ORDER: BinanceGateway._on_order,
+    RequestKind.QUERY: BinanceGateway._on_query,
+    RequestKind.TRADES: BinanceGateway._on_trades,
+}
+_ON_FAILURE: dict[RequestKind, Callable[[BinanceGateway, Tag, RequestFailed], None]] = {
+    RequestKind.TIME: BinanceGateway._on_time_failed,
+    RequestKind.EXCHANGE_INFO: BinanceGateway._on_info_failed,
+    RequestKind.ORDER: BinanceGateway._on_order_failed,
+    RequestKind.QUERY: BinanceGateway._on_query_failed,
+    RequestKind.TRADES: BinanceGateway._on_query_failed,
+}
+
+
+class _RestProtocol:
+    """Transport callbacks of one REST connection, forwarded to the gateway."""
+
+    def __init__(self, gateway: BinanceGateway) -> None:
+        self.gateway = gateway
+        self.transport: Transport | None = None
+
+    def connection_made(self, transport: Transport) -> None:
+        self.transport = transport
+        self.gateway._on_connected(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.gateway._on_data(self, data)
+
+    def connection_lost(self, exc: TransportError | None) -> None:
+        if exc is not None:
+            log.error("rest connection failed: %s", exc)
+        self.transport = None
+        self.gateway._on_lost(self, str(exc) if exc else "connection closed")
+
+    def pause_writing(self) -> None:
+        pass  # one request in flight: the write buffer cannot grow
+
+    def resume_writing(self) -> None:
+        pass
+
+
+def json_body(r: Response) -> Any:
+    """The reply's JSON, or None for an empty or non-JSON body (an HTML 5xx page)."""
+    try:
+        return json.loads(r.body) if r.body else None
+    except ValueError:
+        return None

@@ -1,0 +1,301 @@
+"""BinanceGateway without sockets: a stand-in transport records what it writes, replies are
+fed in as HTTP bytes, and a manual clock drives the timeouts. What goes on the wire and what
+reaches the pipeline are checked for the paths the simulator test does not force: -1021,
+timeouts resolved by query, connections lost with requests queued."""
+from __future__ import annotations
+
+import json
+import pathlib
+from urllib.parse import parse_qs
+
+import pytest
+
+from dmabot._core.types import ExecStatus, Order, Side
+from dmabot.binance.signing import Credentials
+from dmabot.config import ConfigError, parse_config
+from dmabot.gateway_binance import BinanceGateway, GatewaySettings, GatewayState, _RestProtocol, rest_target
+from dmabot.reactor import ManualClock, Reactor
+
+DATA = pathlib.Path(__file__).parent / "data" / "binance" / "rest"
+T0 = 1_000_000_000_000
+SERVER_MS = 1_795_858_200_000
+BTC = 0
+
+
+def load(name):
+    return json.loads((DATA / name).read_text())
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    abort = close
+
+
+class FakePipeline:
+    def __init__(self) -> None:
+        self.reports = []
+
+    def on_exec(self, report) -> None:
+        self.reports.append(report)
+
+    def touch(self, sym: int) -> tuple[float, float]:
+        return (91249.99, 91250.01) if sym == BTC else (3149.99, 3150.01)
+
+    def statuses(self) -> list[str]:
+        return [ExecStatus(r.status).name for r in self.reports]
+
+
+def http(status: int, body, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+    data = json.dumps(body).encode()
+    head = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers)
+    return head.encode() + b"\r\n" + data
+
+
+class Harness:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.reactor = Reactor(ManualClock(T0))
+        self.pipeline = FakePipeline()
+        settings = GatewaySettings("https://api.test", None, Credentials("key", "secret"),
+                                   request_timeout_ns=2_000_000_000)
+        self.gw = BinanceGateway(self.reactor, self.pipeline, 0, ("BTCUSDT", "ETHUSDT"), settings, SERVER_MS)
+        self.connections: list[tuple[_RestProtocol, FakeTransport]] = []
+        self.gw._connect = self.connect  # no sockets: each (re)connect gets a stand-in transport
+        monkeypatch.setattr("dmabot.gateway_binance.resolve", lambda host, port: [])
+        self.gw.start()
+
+    def connect(self) -> None:
+        self.gw.state = GatewayState.CONNECTING
+        protocol, transport = _RestProtocol(self.gw), FakeTransport()
+        self.gw._protocol = protocol
+        self.connections.append((protocol, transport))
+        protocol.connection_made(transport)
+
+    @property
+    def protocol(self) -> _RestProtocol:
+        return self.connections[-1][0]
+
+    @property
+    def written(self) -> list[bytes]:
+        return self.connections[-1][1].written
+
+    def reply(self, status: int, body) -> None:
+        self.protocol.data_received(http(status, body, (("X-MBX-USED-WEIGHT-1M", "7"),)))
+
+    def sync(self) -> None:
+        assert self.written[-1].startswith(b"GET /api/v3/time ")
+        self.reply(200, {"serverTime": SERVER_MS})
+        if self.gw.registry is None:
+            assert self.written[-1].startswith(b"GET /api/v3/exchangeInfo?symbols=")
+            self.reply(200, load("exchange_info_btcusdt_ethusdt.json"))
+        assert self.gw.ready
+
+    def submit(self, side: Side, px: float, qty: float, order_id: int = 1) -> Order:
+        order = Order(order_id, order_id, self.reactor.now(), BTC, 0, 0, 0, side, px, qty)
+        self.gw.submit(order)
+        return order
+
+
+def form(request: bytes) -> dict[str, str]:
+    body = request.split(b"\r\n\r\n", 1)[1].decode()
+    return {k: v[0] for k, v in parse_qs(body).items()}
+
+
+def full_reply(client_id: str, qty: str, price: str) -> dict:
+    body = load("order_market_full_filled.json")
+    body.update(clientOrderId=client_id, origQty=qty, executedQty=qty, type="LIMIT", timeInForce="IOC",
+                price=price, orderId=7)
+    body["fills"] = [{"price": price, "qty": qty, "commission": "0.00000100", "commissionAsset": "BTC",
+                      "tradeId": 99}]
+    return body
+
+
+@pytest.fixture
+def h(monkeypatch) -> Harness:
+    return Harness(monkeypatch)
+
+
+def test_orders_before_ready_are_rejected_locally_and_not_sent(h):
+    sent = len(h.written)
+    h.submit(Side.BUY, 91250.0, 0.002)
+    assert h.pipeline.statuses() == ["REJECTED"] and len(h.written) == sent
+    assert h.gw.local_rejections == {"not_ready": 1}
+
+
+def test_order_is_rounded_sent_as_ioc_and_its_fill_reported(h):
+    h.sync()
+    h.submit(Side.BUY, 91250.017, 0.0012345)
+    sent = form(h.written[-1])
+    assert h.written[-1].startswith(b"POST /api/v3/order HTTP/1.1\r\nHost: api.test\r\n")
+    assert (sent["side"], sent["type"], sent["timeInForce"]) == ("BUY", "LIMIT", "IOC")
+    assert (sent["quantity"], sent["price"], sent["newOrderRespType"]) == ("0.00123", "91250.01", "FULL")
+    client_id = sent["newClientOrderId"]
+    assert h.gw.registry.get(client_id).status.name == "PENDING_NEW"  # registered before the reply
+    h.reply(200, full_reply(client_id, "0.00123000", "91250.01"))
+    assert h.pipeline.statuses() == ["ACK", "FILLED"]
+    fill = h.pipeline.reports[-1]
+    assert fill.fill_px == 91250.01 and fill.fill_qty == pytest.approx(0.00122900)  # BTC commission taken off
+    assert h.gw.rate_limits.used_weight_1m == 7
+
+
+def test_sell_price_rounds_up_and_filter_failures_stay_local(h):
+    h.sync()
+    h.submit(Side.SELL, 91250.011, 0.002)
+    assert form(h.written[-1])["price"] == "91250.02"
+    sent = len(h.written)
+    h.submit(Side.BUY, 91250.0, 0.000001, order_id=2)  # below minQty: rounds to 0
+    assert len(h.written) == sent and h.gw.local_rejections == {"LOT_SIZE": 1}
+    assert h.pipeline.statuses()[-1] == "REJECTED"
+
+
+def test_minus_1021_resyncs_the_clock_and_resends_once(h):
+    h.sync()
+    h.submit(Side.BUY, 91250.0, 0.002)
+    first = form(h.written[-1])
+    h.reply(400, {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."})
+    assert h.written[-1].startswith(b"GET /api/v3/time ") and h.pipeline.reports == []
+    h.reactor.advance_to(T0 + 5_000_000)
+    h.reply(200, {"serverTime": SERVER_MS + 1000})
+    again = form(h.written[-1])
+    assert again["newClientOrderId"] == first["newClientOrderId"] and again["timestamp"] != first["timestamp"]
+    h.reply(400, {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."})
+    assert h.pipeline.statuses() == ["REJECTED"]  # the second -1021 is not retried
+
+
+def test_venue_rejection_is_reported(h):
+    h.sync()
+    h.submit(Side.BUY, 91250.0, 0.002)
+    h.reply(400, {"code": -2010, "msg": "Account has insufficient balance for requested action."})
+    assert h.pipeline.statuses() == ["REJECTED"] and h.gw.venue_rejections == 1
+
+
+def test_timeout_makes_the_order_unknown_and_a_query_resolves_it(h):
+    h.sync()
+    h.submit(Side.BUY, 91250.0, 0.002)
+    client_id = form(h.written[-1])["newClientOrderId"]
+    h.reactor.advance_to(T0 + 3_000_000_000)  # past the 2 s request timeout
+    assert h.gw.registry.get(client_id).status.name == "UNKNOWN"
+    assert h.connections[-1][1].closed  # a late reply must not be paired with the next request
+    h.protocol.connection_lost(None)
+    assert h.gw.state is GatewayState.WAITING
+    h.reactor.advance_to(T0 + 4_000_000_000)  # backoff over: reconnected, clock first
+    assert len(h.connections) == 2 and h.gw.reconnects == 1
+    h.sync()
+    query = h.written[-1]
+    assert query.startswith(b"GET /api/v3/order?symbol=BTCUSDT&origClientOrderId=" + client_id.encode())
+    assert not any(w.startswith(b"POST") for w in h.written)  # never resent
+    state = load("query_order.json")
+    state.update(clientOrderId=client_id, status="FILLED", executedQty="0.00200000", isWorking=False)
+    h.reply(200, state)
+    assert h.written[-1].startswith(b"GET /api/v3/myTrades?symbol=BTCUSDT&orderId=52874619233")
+    h.reply(200, load("my_trades.json"))
+    assert h.pipeline.statuses() == ["ACK", "PARTIALLY_FILLED", "FILLED"]
+    assert sum(r.fill_qty for r in h.pipeline.reports) == pytest.approx(0.002 - 0.000002)
+
+
+def test_query_not_found_means_never_placed(h):
+    h.sync()
+    h.submit(Side.BUY, 91250.0, 0.002)
+    h.reply(503, {"code": -1007, "msg": "Timeout waiting for response from backend server."})
+    assert h.pipeline.reports == []
+    h.reactor.advance_to(T0 + 600_000_000)  # housekeeping asks
+    assert b"origClientOrderId=" in h.written[-1]
+    h.reply(400, {"code": -2013, "msg": "Order does not exist."})
+    assert h.pipeline.statuses() == ["REJECTED"]
+
+
+def test_lost_connection_rejects_while_down(h):
+    h.sync()
+    h.submit(Side.BUY, 91250.0, 0.002)
+    client_id = form(h.written[-1])["newClientOrderId"]
+    h.protocol.connection_lost(None)
+    assert h.gw.registry.get(client_id).status.name == "UNKNOWN"
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=2)
+    assert h.gw.local_rejections == {"disconnected": 1}
+
+
+def test_unknown_symbol_is_found_and_named(h):
+    fatal = []
+    h.gw.on_fatal = fatal.append
+    h.reply(200, {"serverTime": SERVER_MS})
+    h.reply(400, {"code": -1121, "msg": "Invalid symbol."})
+    # asked one by one (one request in flight at a time) to find which: BTCUSDT is listed, ETHUSDT not
+    assert h.written[-1].split(b" ")[1] == b"/api/v3/exchangeInfo?symbols=%5B%22BTCUSDT%22%5D"
+    h.reply(200, load("exchange_info_btcusdt_ethusdt.json"))
+    assert h.written[-1].split(b" ")[1] == b"/api/v3/exchangeInfo?symbols=%5B%22ETHUSDT%22%5D"
+    assert h.gw.state is GatewayState.SYNCING
+    h.reply(400, {"code": -1121, "msg": "Invalid symbol."})
+    assert h.gw.state is GatewayState.FAILED
+    assert fatal and "SYMBOLS: ETHUSDT not listed" in fatal[0]
+
+
+def test_rest_target():
+    assert rest_target("https://testnet.binance.vision").host_header == "testnet.binance.vision"
+    assert rest_target("https://127.0.0.1:9443") == rest_target("https://127.0.0.1:9443/")
+    assert rest_target("https://127.0.0.1:9443").host_header == "127.0.0.1:9443"
+    with pytest.raises(ValueError):
+        rest_target("wss://x/ws")
+
+
+BASE = {"SYMBOLS": "BTCUSDT", "BINANCE_API_KEY": "k", "BINANCE_API_SECRET": "s"}
+
+
+def test_config_sandbox_venue_defaults_its_rest_url():
+    cfg = parse_config(dict(BASE, VENUE_MODE="binance_sandbox"))
+    assert cfg.binance_rest_url == "https://testnet.binance.vision"
+
+
+def test_config_sandbox_venue_needs_keys():
+    with pytest.raises(ConfigError, match="BINANCE_API_KEY is required"):
+        parse_config({"SYMBOLS": "BTCUSDT", "VENUE_MODE": "binance_sandbox"})
+
+
+@pytest.mark.parametrize("missing", ["MAX_NOTIONAL", "PX_MIN", "PX_MAX", "MAX_QPS"])
+def test_config_mainnet_needs_confirmation_and_explicit_risk(missing):
+    risk = {"MAX_NOTIONAL": "100", "PX_MIN": "1", "PX_MAX": "200000", "MAX_QPS": "1"}
+    with pytest.raises(ConfigError, match="CONFIRM_MAINNET=yes"):
+        parse_config(dict(BASE, VENUE_MODE="binance_mainnet", **risk))
+    del risk[missing]
+    with pytest.raises(ConfigError, match=f"^{missing} must be given explicitly"):
+        parse_config(dict(BASE, VENUE_MODE="binance_mainnet", CONFIRM_MAINNET="yes", **risk))
+    risk[missing] = "5"
+    cfg = parse_config(dict(BASE, VENUE_MODE="binance_mainnet", CONFIRM_MAINNET="yes", **risk))
+    assert cfg.binance_rest_url == "https://api.binance.com"
+
+
+def test_replay_of_a_binance_venue_recording_asks_for_the_mock_venues(tmp_path):
+    from dmabot.replay import ReplayError, replay_config
+
+    path = tmp_path / "rec.jsonl"
+    path.write_text(json.dumps({"Header": {"config": {"SYMBOLS": "BTCUSDT", "VENUE_MODE": "binance_sandbox"}}}) + "\n")
+    with pytest.raises(ReplayError, match="--set VENUE_MODE=mock"):
+        replay_config(path, None, {})
+    assert replay_config(path, None, {"VENUE_MODE": "mock"}).venue_mode.value == "mock"
+
+
+def test_busy_while_a_request_is_unanswered(h):
+    h.sync()
+    assert not h.gw.busy
+    h.submit(Side.BUY, 91250.0, 0.002)
+    assert h.gw.busy
+    h.reply(400, {"code": -2010, "msg": "Account has insufficient balance for requested action."})
+    assert not h.gw.busy
+
+
+def test_exchange_info_without_a_symbol_fails_naming_it(h):
+    fatal = []
+    h.gw.on_fatal = fatal.append
+    info = load("exchange_info_btcusdt_ethusdt.json")
+    info["symbols"] = [s for s in info["symbols"] if s["symbol"] == "BTCUSDT"]
+    h.reply(200, {"serverTime": SERVER_MS})
+    h.reply(200, info)
+    assert h.gw.state is GatewayState.FAILED and "SYMBOLS: ETHUSDT not listed" in fatal[0]
