@@ -245,7 +245,8 @@ KEYS: tuple[Key, ...] = (
     Key("WS_STALE_S", _number(0.1, 3600.0), "5", "reconnect when the stream is silent this long"),
     Key("WS_BACKOFF_MAX_S", _number(0.1, 3600.0), "30", "longest wait between reconnect attempts"),
     Key("BINANCE_REST_URL", _text, "", "Binance REST base URL"),
-    Key("BINANCE_WS_API_URL", _text, "", "Binance WebSocket API URL"),
+    Key("BINANCE_WS_API_URL", _text, "", "Binance WebSocket API URL, for the user data stream "
+        "(default: the VENUE_MODE's host; none: no user data stream)"),
     Key("BINANCE_CA_FILE", _text, "", "CA bundle to verify Binance (or the simulator) with"),
     Key("BINANCE_RECV_WINDOW", _integer(1, 60000), "5000", "recvWindow of signed requests, ms"),
     Key("CONFIRM_MAINNET", _yes_no, "no", "must be yes to trade on binance_mainnet"),
@@ -262,6 +263,9 @@ DEFAULT_WS_URLS = {Mode.BINANCE_SANDBOX: "wss://stream.testnet.binance.vision/ws
 # REST hosts of SPOT_API.md section 1, by VENUE_MODE.
 DEFAULT_REST_URLS = {Mode.BINANCE_SANDBOX: "https://testnet.binance.vision",
                      Mode.BINANCE_MAINNET: "https://api.binance.com"}
+# WebSocket API hosts (user data, WS API orders) of SPOT_API.md section 1, by VENUE_MODE.
+DEFAULT_WS_API_URLS = {Mode.BINANCE_SANDBOX: "wss://ws-api.testnet.binance.vision/ws-api/v3",
+                       Mode.BINANCE_MAINNET: "wss://ws-api.binance.com:443/ws-api/v3"}
 # Risk keys a mainnet run must state itself: the defaults are for paper trading.
 MAINNET_REQUIRED = ("MAX_NOTIONAL", "PX_MIN", "PX_MAX", "MAX_QPS")
 
@@ -405,6 +409,13 @@ def _check_binance_venue(v: dict[str, Any], raw: Mapping[str, str]) -> None:
             raise ConfigError(f"{name} is required with VENUE_MODE={mode.value}")
     if not v["BINANCE_REST_URL"]:
         v["BINANCE_REST_URL"] = DEFAULT_REST_URLS[mode]
+    if not v["BINANCE_WS_API_URL"]:
+        v["BINANCE_WS_API_URL"] = DEFAULT_WS_API_URLS[mode]
+    if v["BINANCE_WS_API_URL"].lower() == "none":
+        v["BINANCE_WS_API_URL"] = ""      # no user data stream: fills come from REST replies only
+    elif not v["BINANCE_WS_API_URL"].startswith(("wss://", "ws://")):
+        raise ConfigError(f"BINANCE_WS_API_URL={v['BINANCE_WS_API_URL']!r} is not valid: expected "
+                          "wss://HOST[:PORT]/ws-api/v3")
     url = v["BINANCE_REST_URL"]
     if not url.startswith(("https://", "http://")) or url.split("://", 1)[1].strip("/").count("/"):
         raise ConfigError(f"BINANCE_REST_URL={url!r} is not valid: expected the REST base, https://HOST[:PORT]")

@@ -20,7 +20,7 @@ from dmabot.config import KEYS, Config, ConfigError, Mode, StrategyName
 from dmabot.config import MockVenue as VenueSpec
 from dmabot.feed_binance import BinanceFeed, FeedSettings, StreamForm, stream_target
 from dmabot.feed_mock import MockFeedDriver
-from dmabot.gateway_binance import VENUE_NAME, BinanceGateway, GatewaySettings
+from dmabot.gateway_binance import VENUE_NAME, BinanceGateway, GatewaySettings, UserStreamUnreachable
 from dmabot.gateway_mock import MockVenue
 from dmabot.metrics import build_registry
 from dmabot.metrics_http import MetricsServer, render_registry
@@ -125,7 +125,7 @@ class Engine:
         except ValueError as exc:
             raise ConfigError(f"BINANCE_API_KEY/BINANCE_API_SECRET are not valid: {exc}") from None
         settings = GatewaySettings(cfg.binance_rest_url, cfg.binance_ca_file or None, credentials,
-                                   cfg.binance_recv_window)
+                                   cfg.binance_recv_window, ws_api_url=cfg.binance_ws_api_url)
         # The session start keeps this run's client order ids apart from earlier runs'.
         session_ms = time.time_ns() // 1_000_000
         return [BinanceGateway(self.reactor, self.pipeline, 0, cfg.symbols, settings, session_ms, self._on_fatal)]
@@ -160,6 +160,9 @@ class Engine:
             if isinstance(gateway, BinanceGateway):
                 try:
                     gateway.start()
+                except UserStreamUnreachable as exc:
+                    raise ConfigError(f"BINANCE_WS_API_URL={self.config.binance_ws_api_url!r} cannot be "
+                                      f"reached: {exc}") from None
                 except TransportError as exc:
                     raise ConfigError(f"BINANCE_REST_URL={self.config.binance_rest_url!r} cannot be reached: "
                                       f"{exc}") from None

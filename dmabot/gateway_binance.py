@@ -39,11 +39,13 @@ from dmabot.binance.clock import ClockState, RetryDecision, ServerClock, parse_s
 from dmabot.binance.events import (
     ApiError,
     ErrorCode,
+    ExecutionReport,
     OrderType,
     ParseError,
     RespType,
     Side,
     TimeInForce,
+    UserEvent,
     is_error_body,
     parse_api_error,
     parse_my_trades,
@@ -64,6 +66,7 @@ from dmabot.binance.rest_request import OrderTemplate, RestRequests
 from dmabot.binance.signing import Credentials
 from dmabot.reactor import Reactor, TimerHandle
 from dmabot.transport import Address, Transport, TransportError, client_tls_context, connect, resolve
+from dmabot.user_stream import UserDataStream
 
 log = logging.getLogger("dmabot.gateway.binance")
 
@@ -134,6 +137,10 @@ def rest_target(url: str) -> RestTarget:
     return RestTarget(parts.hostname, parts.port or (443 if tls else 80), tls)
 
 
+class UserStreamUnreachable(TransportError):
+    """The user data stream's host cannot be resolved (the REST host could)."""
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     rest_url: str
@@ -144,6 +151,7 @@ class GatewaySettings:
     connect_timeout_ns: int = 10 * NS
     backoff_initial_ns: int = NS // 4
     backoff_max_ns: int = 30 * NS
+    ws_api_url: str = ""          # user data stream; empty: fills come from REST replies only
 
 
 class BinanceGateway:
@@ -187,6 +195,14 @@ class BinanceGateway:
         self.local_rejections: dict[str, int] = {}
         self.reconnects = 0
         self.venue_rejections = 0
+        self.user_stream: UserDataStream | None = None
+        self._user_stream_started = False
+        if settings.ws_api_url:
+            self.user_stream = UserDataStream(
+                reactor, settings.ws_api_url, settings.credentials,
+                server_ms=lambda: self.clock.timestamp_ms(self.reactor.now()),
+                on_event=self._on_user_event, on_subscribed=self._resolve_unknown,
+                ca_file=settings.ca_file, recv_window_ms=settings.recv_window_ms)
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -207,12 +223,19 @@ class BinanceGateway:
     def start(self) -> None:
         """Resolve the REST host (may block: before trading starts) and connect."""
         self._addresses = resolve(self.target.host, self.target.port)
+        if self.user_stream is not None:
+            try:
+                self.user_stream.resolve()     # connects once the clock is synced (it signs)
+            except TransportError as exc:
+                raise UserStreamUnreachable(str(exc)) from None
         self._connect()
         self._housekeeping_timer = self.reactor.call_later(HOUSEKEEPING_NS, self._housekeeping)
 
     def stop(self) -> None:
         """Close the connection; orders in flight stay as the venue has them (no cancel yet)."""
         self.state = GatewayState.STOPPED
+        if self.user_stream is not None:
+            self.user_stream.stop()
         for timer in (self._deadline_timer, self._reconnect_timer, self._housekeeping_timer):
             if timer is not None:
                 timer.cancel()
@@ -467,7 +490,16 @@ class BinanceGateway:
         if self.state is GatewayState.SYNCING and self.registry is not None:
             self.state = GatewayState.READY
             log.info("binance gateway ready rest=%s symbols=%s", self.settings.rest_url, ",".join(self.symbols))
+            if self.user_stream is not None and not self._user_stream_started:
+                self._user_stream_started = True    # from then on it reconnects on its own
+                self.user_stream.start()
             self._resolve_unknown()
+
+    def _on_user_event(self, event: UserEvent) -> None:
+        """Order updates from the user data stream: the same facts as REST replies, applied
+        once each (the registry is idempotent by orderId and tradeId)."""
+        if isinstance(event, ExecutionReport) and self.registry is not None:
+            self._report(self.registry.on_execution_report(event, self.reactor.now()))
 
     # -- orders: replies ---------------------------------------------------------------------
     def _on_order(self, tag: Tag, r: Response) -> None:

@@ -176,6 +176,14 @@ class EngineCollector:
                        [(venue + [reason], n) for reason, n in sorted(gw.local_rejections.items())])
         yield _counter("binance_venue_rejections", "Orders the venue answered with an error.", ["venue"],
                        [(venue, gw.venue_rejections)])
+        stream = gw.user_stream
+        if stream is not None:
+            yield _gauge("binance_user_stream_subscribed", "1 while the user data subscription is in force.",
+                         ["venue"], [(venue, 1 if stream.subscribed else 0)])
+            yield _counter("binance_user_stream_reconnects", "Reconnects of the user data stream.", ["venue"],
+                           [(venue, stream.reconnects)])
+            yield _counter("binance_user_stream_events", "User data events received.", ["venue"],
+                           [(venue, stream.events)])
 
 
 def build_registry(engine: "Engine") -> CollectorRegistry:

@@ -58,6 +58,7 @@ class UserDataStream:
         self.recv_window_ms = recv_window_ms
         self._tls = client_tls_context(ca_file or None) if parts.scheme == "wss" else None
         self._backoff = backoff or Backoff(NS // 2, 30 * NS)
+        self._addresses: list = []
         self._connection: _Connection | None = None
         self._reconnect_timer: TimerHandle | None = None
         self._stopped = False
@@ -67,9 +68,14 @@ class UserDataStream:
         self.reconnects = 0
         self.events = 0
 
-    def start(self) -> None:
-        """Resolve (may block: call before trading starts) and connect."""
+    def resolve(self) -> None:
+        """Look the host up (may block: call before trading starts)."""
         self._addresses = resolve(self.host, self.port)
+
+    def start(self) -> None:
+        """Connect (and subscribe once open); resolves first if `resolve` was not called."""
+        if not self._addresses:
+            self.resolve()
         self._connect()
 
     def stop(self) -> None:
@@ -110,6 +116,9 @@ class UserDataStream:
                 self.on_subscribed()
             elif not message.response.ok:
                 log.error("user data request %s failed: %s", message.method, message.response.error)
+                if session.needs_subscribe:     # try again on a new connection, after a backoff
+                    conn.abort("subscribe refused")
+                    return
         elif isinstance(message, ServerShutdown):
             log.warning("serverShutdown on the WebSocket API: reconnecting now")
             self._backoff.reset()

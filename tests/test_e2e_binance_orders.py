@@ -95,6 +95,7 @@ class Engine:
                     METRICS_PORT=str(port), METRICS_HOST="127.0.0.1",
                     BINANCE_WS_URL=f"wss://127.0.0.1:{sim.port}/ws", BINANCE_REST_URL=f"https://127.0.0.1:{sim.port}",
                     BINANCE_CA_FILE=sim.ca, BINANCE_API_KEY=KEY, BINANCE_API_SECRET=SECRET,
+                    BINANCE_WS_API_URL=f"wss://127.0.0.1:{sim.port}/ws-api/v3",
                     STRATEGIES="mean_reversion", STRATEGY_WORKERS="1", MR_WINDOW="5", MR_EDGE_BPS="0",
                     MR_COOLDOWN_MS="50", ORDER_QTY="0.002", MAX_QPS="5", RECORD_FILE="")
         full.update(env)
@@ -190,8 +191,10 @@ def test_orders_fill_on_the_sim_and_positions_match_its_trades(sim, engine_facto
     engine = engine_factory(sim)
     m = engine.wait(lambda m: m.get("binance_rest_ready{venue=binance}") == 1, "the gateway ready")
     assert m["binance_rest_connected{venue=binance}"] == 1
-    m = engine.wait(lambda m: m.get("orders_total{venue=binance}", 0) >= 3 and filled(m) >= 2,
-                    "orders and fills on binance", 30)
+    engine.wait(lambda m: m.get("binance_user_stream_subscribed{venue=binance}") == 1, "the user data stream")
+    m = engine.wait(lambda m: m.get("orders_total{venue=binance}", 0) >= 3 and filled(m) >= 2
+                    and m.get("binance_user_stream_events_total{venue=binance}", 0) >= 2,
+                    "orders, fills and their user data events on binance", 30)
     assert m["binance_rest_used_weight_1m{venue=binance}"] > 0
     log = engine.stop()
     assert "binance gateway ready" in log
@@ -200,7 +203,8 @@ def test_orders_fill_on_the_sim_and_positions_match_its_trades(sim, engine_facto
 
 
 def test_lost_reply_5xx_and_1021_are_resolved_without_resending(sim, engine_factory):
-    engine = engine_factory(sim)
+    # no user data stream: its events would resolve the lost reply before the query does
+    engine = engine_factory(sim, BINANCE_WS_API_URL="none")
     engine.wait(lambda m: filled(m) >= 1, "a first fill")
     # the order executes, its reply never comes and the connection closes: unknown -> query
     sim.fault("action=lose_reply")
@@ -217,6 +221,20 @@ def test_lost_reply_5xx_and_1021_are_resolved_without_resending(sim, engine_fact
     assert "resolved by query" in log
     assert "rejected with -1021: resyncing the clock" in log
     assert_positions_match_the_account(sim, log)  # nothing executed twice, nothing missed
+
+
+def test_dropped_user_stream_resubscribes_and_counts_each_fill_once(sim, engine_factory):
+    engine = engine_factory(sim)
+    engine.wait(lambda m: m.get("binance_user_stream_subscribed{venue=binance}") == 1 and filled(m) >= 1,
+                "the user data stream and a fill")
+    sim.fault("action=drop_user_stream")
+    m = engine.wait(lambda m: m.get("binance_user_stream_reconnects_total{venue=binance}", 0) >= 1
+                    and m.get("binance_user_stream_subscribed{venue=binance}") == 1, "the resubscription")
+    engine.wait(lambda x: filled(x) >= filled(m) + 2, "fills after it", 30)
+    log = engine.stop()
+    assert "user data stream down" in log and log.count("user data subscribed") >= 2
+    # every fill arrives twice (REST reply and user stream) and is applied once
+    assert_positions_match_the_account(sim, log)
 
 
 def test_filter_failure_is_rejected_locally_and_never_sent(sim, engine_factory):
