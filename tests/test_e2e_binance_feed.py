@@ -6,9 +6,6 @@ its log, and faults are switched on through the simulator's HTTP.
 """
 from __future__ import annotations
 
-import os
-import re
-import signal
 import ssl
 import subprocess
 import sys
@@ -19,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from prometheus_client.parser import text_string_to_metric_families
+from _processes import EngineProcess, start_sim, stop_process, tls_files
 
 SYMBOLS = "BTCUSDT,ETHUSDT"
 
@@ -39,99 +36,44 @@ class Sim:
             assert resp.status == 200
 
 
-def start_sim(folder: Path, tls: bool):
-    args = [sys.executable, "-m", "dmabot", "sim", "--port", "0", "--rate", "200", "--seed", "3",
-            "--symbols", SYMBOLS, "--ping-interval", "0.5", "--pong-timeout", "1.5"]
+def launch_sim(folder: Path, tls: bool):
+    args = ["--rate", "200", "--seed", "3", "--symbols", SYMBOLS, "--ping-interval", "0.5", "--pong-timeout", "1.5"]
     ca = other = None
     if tls:
-        authority = trustme.CA()
-        ca, other = str(folder / "ca.pem"), str(folder / "other_ca.pem")
-        authority.cert_pem.write_to_path(ca)
+        ca, cert, key = tls_files(folder)
+        other = str(folder / "other_ca.pem")
         trustme.CA().cert_pem.write_to_path(other)
-        cert = authority.issue_cert("127.0.0.1")
-        cert.private_key_pem.write_to_path(str(folder / "key.pem"))
-        for blob in cert.cert_chain_pems:
-            blob.write_to_path(str(folder / "cert.pem"), append=True)
-        args += ["--tls-cert", str(folder / "cert.pem"), "--tls-key", str(folder / "key.pem")]
-    log = folder / "sim.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        found = re.search(r"sim listening on (wss?)://127\.0\.0\.1:(\d+)", log.read_text())
-        if found:
-            return proc, Sim(int(found.group(2)), found.group(1), ca, other)
-        assert proc.poll() is None, log.read_text()
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("simulator did not start:\n" + log.read_text())
+        args += ["--tls-cert", cert, "--tls-key", key]
+    proc, scheme, port = start_sim(args, folder / "sim.log")
+    return proc, Sim(port, scheme, ca, other)
 
 
 @pytest.fixture(scope="module", params=["tls", "tcp"])
 def sim(request, tmp_path_factory):
-    proc, sim = start_sim(tmp_path_factory.mktemp("sim"), request.param == "tls")
+    proc, sim = launch_sim(tmp_path_factory.mktemp("sim"), request.param == "tls")
     yield sim
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 0
+    stop_process(proc)
 
 
-class Engine:
-    def __init__(self, sim: Sim, folder: Path, port: int, ca: str | None = None, **env: str) -> None:
-        self.port = port
-        self.log = folder / "engine.log"
-        full = dict(os.environ, FEED_MODE="binance_sandbox", SYMBOLS=SYMBOLS, METRICS_PORT=str(port),
-                    METRICS_HOST="127.0.0.1", BINANCE_WS_URL=f"{sim.scheme}://127.0.0.1:{sim.port}/ws",
-                    BINANCE_CA_FILE=ca if ca is not None else (sim.ca or ""), WS_STALE_S="1",
-                    WS_BACKOFF_MAX_S="0.3", MAX_QPS="20", **env)
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "dmabot"], cwd=folder, env=full,
-                                         stdout=out, stderr=subprocess.STDOUT)
-
-    def metrics(self) -> dict[str, float]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as resp:
-                text = resp.read().decode()
-        except OSError:
-            return {}
-        out: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
-                out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
-        return out
-
-    def wait(self, predicate, what: str, timeout: float = 15.0) -> dict[str, float]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = self.metrics()
-            if m and predicate(m):
-                return m
-            assert self.proc.poll() is None, self.log.read_text()
-            time.sleep(0.1)
-        pytest.fail(f"timed out waiting for {what}; last metrics: "
-                    f"{ {k: v for k, v in self.metrics().items() if 'binance' in k or 'ticks' in k} }\n"
-                    + self.log.read_text()[-3000:])
-
-    def stop(self) -> str:
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(timeout=15) == 0, self.log.read_text()
-        return self.log.read_text()
+def engine(sim: Sim, folder: Path, port: int, ca: str | None = None, **env: str) -> EngineProcess:
+    return EngineProcess(folder, port, dict(
+        FEED_MODE="binance_sandbox", SYMBOLS=SYMBOLS, BINANCE_WS_URL=f"{sim.scheme}://127.0.0.1:{sim.port}/ws",
+        BINANCE_CA_FILE=ca if ca is not None else (sim.ca or ""), WS_STALE_S="1", WS_BACKOFF_MAX_S="0.3",
+        MAX_QPS="20", **env))
 
 
 @pytest.fixture
 def engine_factory(tmp_path, free_port):
     started = []
 
-    def make(sim: Sim, **kwargs) -> Engine:
-        e = Engine(sim, tmp_path, free_port, **kwargs)
+    def make(sim: Sim, **kwargs) -> EngineProcess:
+        e = engine(sim, tmp_path, free_port, **kwargs)
         started.append(e)
         return e
 
     yield make
     for e in started:
-        if e.proc.poll() is None:
-            e.proc.kill()
-            e.proc.wait()
+        e.kill()
 
 
 def ticks(m, symbol):

@@ -8,12 +8,8 @@ says happened (signed GET /api/v3/myTrades and /api/v3/allOrders).
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import ssl
-import subprocess
-import sys
 import time
 import urllib.request
 from decimal import Decimal
@@ -21,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
-from prometheus_client.parser import text_string_to_metric_families
+from _processes import EngineProcess, start_sim, stop_process, tls_files
 
 from dmabot.binance.signing import Credentials, signed_query
 
@@ -34,30 +29,11 @@ BASES = {"BTCUSDT": "BTC", "ETHUSDT": "ETH"}
 
 class Sim:
     def __init__(self, folder: Path) -> None:
-        authority = trustme.CA()
-        self.ca = str(folder / "ca.pem")
-        authority.cert_pem.write_to_path(self.ca)
-        cert = authority.issue_cert("127.0.0.1")
-        cert.private_key_pem.write_to_path(str(folder / "key.pem"))
-        for blob in cert.cert_chain_pems:
-            blob.write_to_path(str(folder / "cert.pem"), append=True)
+        self.ca, cert, key = tls_files(folder)
         self.log = folder / "sim.log"
-        args = [sys.executable, "-m", "dmabot", "sim", "--port", "0", "--rate", "100", "--seed", "5",
-                "--symbols", SYMBOLS, "--api-key", KEY, "--api-secret", SECRET,
-                "--balances", "USDT=100000,BTC=1,ETH=10",
-                "--tls-cert", str(folder / "cert.pem"), "--tls-key", str(folder / "key.pem")]
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            found = re.search(r"sim listening on wss://127\.0\.0\.1:(\d+)", self.log.read_text())
-            if found:
-                self.port = int(found.group(1))
-                return
-            assert self.proc.poll() is None, self.log.read_text()
-            time.sleep(0.05)
-        self.proc.kill()
-        raise AssertionError("simulator did not start:\n" + self.log.read_text())
+        self.proc, _, self.port = start_sim(
+            ["--rate", "100", "--seed", "5", "--symbols", SYMBOLS, "--api-key", KEY, "--api-secret", SECRET,
+             "--balances", "USDT=100000,BTC=1,ETH=10", "--tls-cert", cert, "--tls-key", key], self.log)
 
     def signed_get(self, path: str, params: list[tuple[str, Any]], method: str = "GET") -> Any:
         """A signed request as any client would send it (tests/test_sim_venue.py's Trader over urllib)."""
@@ -75,8 +51,7 @@ class Sim:
             assert resp.status == 200
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(timeout=10) == 0
+        stop_process(self.proc)
 
 
 @pytest.fixture
@@ -87,67 +62,28 @@ def sim(tmp_path):
         s.stop()
 
 
-class Engine:
-    def __init__(self, sim: Sim, folder: Path, port: int, **env: str) -> None:
-        self.port = port
-        self.log = folder / "engine.log"
-        full = dict(os.environ, FEED_MODE="binance_sandbox", VENUE_MODE="binance_sandbox", SYMBOLS=SYMBOLS,
-                    METRICS_PORT=str(port), METRICS_HOST="127.0.0.1",
-                    BINANCE_WS_URL=f"wss://127.0.0.1:{sim.port}/ws", BINANCE_REST_URL=f"https://127.0.0.1:{sim.port}",
-                    BINANCE_CA_FILE=sim.ca, BINANCE_API_KEY=KEY, BINANCE_API_SECRET=SECRET,
-                    BINANCE_WS_API_URL=f"wss://127.0.0.1:{sim.port}/ws-api/v3",
-                    STRATEGIES="mean_reversion", STRATEGY_WORKERS="1", MR_WINDOW="5", MR_EDGE_BPS="0",
-                    MR_COOLDOWN_MS="50", ORDER_QTY="0.002", MAX_QPS="5", RECORD_FILE="")
-        full.update(env)
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "dmabot"], cwd=folder, env=full,
-                                         stdout=out, stderr=subprocess.STDOUT)
-
-    def metrics(self) -> dict[str, float]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as resp:
-                text = resp.read().decode()
-        except OSError:
-            return {}
-        out: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
-                out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
-        return out
-
-    def wait(self, predicate, what: str, timeout: float = 20.0) -> dict[str, float]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = self.metrics()
-            if m and predicate(m):
-                return m
-            assert self.proc.poll() is None, self.log.read_text()
-            time.sleep(0.1)
-        pytest.fail(f"timed out waiting for {what}; last metrics: "
-                    f"{ {k: v for k, v in self.metrics().items() if 'binance' in k} }\n"
-                    + self.log.read_text()[-3000:])
-
-    def stop(self) -> str:
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(timeout=15) == 0, self.log.read_text()
-        return self.log.read_text()
+def engine(sim: Sim, folder: Path, port: int, **env: str) -> EngineProcess:
+    return EngineProcess(folder, port, {**dict(
+        FEED_MODE="binance_sandbox", VENUE_MODE="binance_sandbox", SYMBOLS=SYMBOLS,
+        BINANCE_WS_URL=f"wss://127.0.0.1:{sim.port}/ws", BINANCE_REST_URL=f"https://127.0.0.1:{sim.port}",
+        BINANCE_WS_API_URL=f"wss://127.0.0.1:{sim.port}/ws-api/v3",
+        BINANCE_CA_FILE=sim.ca, BINANCE_API_KEY=KEY, BINANCE_API_SECRET=SECRET,
+        STRATEGIES="mean_reversion", STRATEGY_WORKERS="1", MR_WINDOW="5", MR_EDGE_BPS="0",
+        MR_COOLDOWN_MS="50", ORDER_QTY="0.002", MAX_QPS="5", RECORD_FILE=""), **env})
 
 
 @pytest.fixture
 def engine_factory(tmp_path, free_port):
     started = []
 
-    def make(sim: Sim, **env: str) -> Engine:
-        e = Engine(sim, tmp_path, free_port, **env)
+    def make(sim: Sim, **env: str) -> EngineProcess:
+        e = engine(sim, tmp_path, free_port, **env)
         started.append(e)
         return e
 
     yield make
     for e in started:
-        if e.proc.poll() is None:
-            e.proc.kill()
-            e.proc.wait()
+        e.kill()
 
 
 def filled(m: dict[str, float]) -> float:

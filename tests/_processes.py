@@ -1,0 +1,100 @@
+"""The engine and the simulator as subprocesses, as a user runs them, for end-to-end tests."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def start_sim(args: list[str], log: Path) -> tuple[subprocess.Popen, str, int]:
+    """`python -m dmabot sim ARGS --port 0`; waits for its `sim listening on` line and
+    returns (process, scheme, port)."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "dmabot", "sim", "--port", "0", *args],
+                                stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = re.search(r"sim listening on (wss?)://127\.0\.0\.1:(\d+)", log.read_text())
+        if found:
+            return proc, found.group(1), int(found.group(2))
+        assert proc.poll() is None, log.read_text()
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("simulator did not start:\n" + log.read_text())
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+
+
+class EngineProcess:
+    """`python -m dmabot` with `env` over the process environment, watched through /metrics."""
+
+    def __init__(self, folder: Path, port: int, env: dict[str, str]) -> None:
+        self.port = port
+        self.log = folder / "engine.log"
+        full = dict(os.environ, METRICS_PORT=str(port), METRICS_HOST="127.0.0.1", **env)
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "dmabot"], cwd=folder, env=full,
+                                         stdout=out, stderr=subprocess.STDOUT)
+
+    def metrics(self) -> dict[str, float]:
+        """Samples keyed `name{label=value,...}` (labels sorted); {} while not serving."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return {}
+        out: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+                out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+        return out
+
+    def wait(self, predicate: Callable[[dict[str, float]], bool], what: str,
+             timeout: float = 20.0) -> dict[str, float]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = self.metrics()
+            if m and predicate(m):
+                return m
+            assert self.proc.poll() is None, self.log.read_text()
+            time.sleep(0.1)
+        shown = {k: v for k, v in self.metrics().items() if "binance" in k or "ticks" in k}
+        pytest.fail(f"timed out waiting for {what}; last metrics: {shown}\n" + self.log.read_text()[-3000:])
+
+    def stop(self) -> str:
+        """SIGTERM; the engine must exit 0. Returns its log."""
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=15) == 0, self.log.read_text()
+        return self.log.read_text()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def tls_files(folder: Path) -> tuple[str, str, str]:
+    """A trustme CA and a certificate for 127.0.0.1 it signed: (ca.pem, cert.pem, key.pem)."""
+    import trustme
+
+    authority = trustme.CA()
+    ca, cert_file, key_file = (str(folder / n) for n in ("ca.pem", "cert.pem", "key.pem"))
+    authority.cert_pem.write_to_path(ca)
+    cert = authority.issue_cert("127.0.0.1")
+    cert.private_key_pem.write_to_path(key_file)
+    for blob in cert.cert_chain_pems:
+        blob.write_to_path(cert_file, append=True)
+    return ca, cert_file, key_file
