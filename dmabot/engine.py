@@ -190,9 +190,14 @@ class Engine:
         filled would be missing from the engine's final positions. A second signal cuts it short.
         """
         gateways = [g for g in self.gateways if isinstance(g, BinanceGateway)]
-        if self.fatal is not None or not any(g.busy for g in gateways):
+        if self.fatal is not None:
             return
         self.feed.stop()
+        if self.config.cancel_on_exit:
+            for gateway in gateways:
+                gateway.cancel_open_orders()
+        if not any(g.busy for g in gateways):
+            return
         deadline = self.reactor.refresh_now() + int(DRAIN_S * 1e9)
         log.info("waiting up to %g s for replies to orders in flight", DRAIN_S)
         while any(g.busy for g in gateways) and not self.reactor.stopping and self.reactor.refresh_now() < deadline:

@@ -48,6 +48,7 @@ from dmabot.binance.events import (
     UserEvent,
     is_error_body,
     parse_api_error,
+    parse_cancel_open_orders,
     parse_my_trades,
     parse_order,
     parse_order_response,
@@ -95,6 +96,7 @@ class RequestKind(enum.Enum):
     ORDER = "order"
     QUERY = "query"
     TRADES = "trades"
+    CANCEL_ALL = "cancel_all"
 
 
 @dataclass(frozen=True, slots=True)
@@ -590,6 +592,37 @@ class BinanceGateway:
         for trade in parse_my_trades(r.json()):
             self._report(self.registry.on_trade(trade, now))
 
+    def cancel_open_orders(self) -> int:
+        """At exit: `DELETE /api/v3/openOrders` for each symbol (every open order of the
+        account on it, ours or not: that is what the venue offers). Returns requests sent."""
+        if not self.ready:
+            log.warning("cannot cancel open orders at exit: the gateway is not ready")
+            return 0
+        now = self.reactor.now()
+        sent = 0
+        for symbol in self.symbols:
+            wire = self.requests.cancel_all(symbol, self.clock.timestamp_ms(now))
+            sent += self._submit(Tag(RequestKind.CANCEL_ALL, symbol), wire, now)
+        return sent
+
+    def _on_cancel_all(self, tag: Tag, r: Response) -> None:
+        body, now = json_body(r), self.reactor.now()
+        if r.status == 200:
+            cancelled = parse_cancel_open_orders(body)
+            for response in cancelled:
+                if self.registry is not None:
+                    self._report(self.registry.on_cancel_response(response, now))
+            log.info("cancelled %d open orders of %s at exit", len(cancelled), tag.key)
+        elif is_error_body(body) and parse_api_error(body).code == ErrorCode.CANCEL_REJECTED:
+            log.info("no open orders of %s to cancel at exit", tag.key)
+        else:
+            log.error("cancelling the open orders of %s at exit failed status=%d body=%s",
+                      tag.key, r.status, r.body[:200])
+
+    def _on_cancel_all_failed(self, tag: Tag, f: RequestFailed) -> None:
+        log.error("cancelling the open orders of %s at exit got no answer (%s): check the account",
+                  tag.key, f.reason.name)
+
     def _on_query_failed(self, tag: Tag, f: RequestFailed) -> None:
         self._querying.discard(tag.key)  # asked again by the next housekeeping
 
@@ -613,6 +646,7 @@ _ON_RESPONSE: dict[RequestKind, Callable[[BinanceGateway, Tag, Response], None]]
     RequestKind.ORDER: BinanceGateway._on_order,
     RequestKind.QUERY: BinanceGateway._on_query,
     RequestKind.TRADES: BinanceGateway._on_trades,
+    RequestKind.CANCEL_ALL: BinanceGateway._on_cancel_all,
 }
 _ON_FAILURE: dict[RequestKind, Callable[[BinanceGateway, Tag, RequestFailed], None]] = {
     RequestKind.TIME: BinanceGateway._on_time_failed,
@@ -620,6 +654,7 @@ _ON_FAILURE: dict[RequestKind, Callable[[BinanceGateway, Tag, RequestFailed], No
     RequestKind.ORDER: BinanceGateway._on_order_failed,
     RequestKind.QUERY: BinanceGateway._on_query_failed,
     RequestKind.TRADES: BinanceGateway._on_query_failed,
+    RequestKind.CANCEL_ALL: BinanceGateway._on_cancel_all_failed,
 }
 
 

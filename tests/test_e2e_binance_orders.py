@@ -192,6 +192,20 @@ def test_filter_failure_is_rejected_locally_and_never_sent(sim, engine_factory):
     assert mine["orderId"] == 1, mine
 
 
+def test_sigterm_cancels_the_open_orders(sim, engine_factory):
+    engine = engine_factory(sim)
+    engine.wait(lambda m: m.get("binance_rest_ready{venue=binance}") == 1, "the gateway ready")
+    resting = sim.signed_get("/api/v3/order", [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "LIMIT"),
+                                               ("timeInForce", "GTC"), ("quantity", "0.001"), ("price", "50000"),
+                                               ("newOrderRespType", "ACK")], method="POST")
+    open_before = sim.signed_get("/api/v3/openOrders", [("symbol", "BTCUSDT")])
+    assert [o["orderId"] for o in open_before] == [resting["orderId"]]
+    log = engine.stop()
+    assert "cancelled 1 open orders of BTCUSDT at exit" in log
+    assert "no open orders of ETHUSDT to cancel at exit" in log
+    assert sim.signed_get("/api/v3/openOrders", [("symbol", "BTCUSDT")]) == []
+
+
 def test_unknown_symbol_stops_the_engine_naming_it(sim, engine_factory):
     engine = engine_factory(sim, SYMBOLS="BTCUSDT,DOGEUSDT", FEED_MODE="mock")
     assert engine.proc.wait(timeout=20) == 2, engine.log.read_text()
