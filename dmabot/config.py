@@ -250,6 +250,8 @@ KEYS: tuple[Key, ...] = (
     Key("BINANCE_CA_FILE", _text, "", "CA bundle to verify Binance (or the simulator) with"),
     Key("BINANCE_RECV_WINDOW", _integer(1, 60000), "5000", "recvWindow of signed requests, ms"),
     Key("CONFIRM_MAINNET", _yes_no, "no", "must be yes to trade on binance_mainnet"),
+    Key("BINANCE_ORDER_RESP_TYPE", _choice("full", "result", "ack"), "full",
+        "newOrderRespType: full (fills ride on the reply), result, or ack (fills from the user data stream)"),
     Key("CANCEL_ON_EXIT", _yes_no, "yes", "at SIGINT/SIGTERM, cancel the open orders of every symbol on a "
         "live venue before exiting"),
 )

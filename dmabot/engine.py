@@ -15,6 +15,7 @@ from dmabot._core.risk import RiskCheck
 from dmabot._core.router import Router
 from dmabot._core.strategy import MACrossover, MeanReversion, VolBreakout
 from dmabot._core.types import Order
+from dmabot.binance.events import RespType
 from dmabot.binance.signing import Credentials
 from dmabot.config import KEYS, Config, ConfigError, Mode, StrategyName
 from dmabot.config import MockVenue as VenueSpec
@@ -125,7 +126,8 @@ class Engine:
         except ValueError as exc:
             raise ConfigError(f"BINANCE_API_KEY/BINANCE_API_SECRET are not valid: {exc}") from None
         settings = GatewaySettings(cfg.binance_rest_url, cfg.binance_ca_file or None, credentials,
-                                   cfg.binance_recv_window, ws_api_url=cfg.binance_ws_api_url)
+                                   cfg.binance_recv_window, ws_api_url=cfg.binance_ws_api_url,
+                                   order_resp_type=RespType(cfg.binance_order_resp_type.upper()))
         # The session start keeps this run's client order ids apart from earlier runs'.
         session_ms = time.time_ns() // 1_000_000
         return [BinanceGateway(self.reactor, self.pipeline, 0, cfg.symbols, settings, session_ms, self._on_fatal)]

@@ -50,6 +50,7 @@ from dmabot.binance.events import (
     parse_api_error,
     parse_cancel_open_orders,
     parse_my_trades,
+    parse_open_orders,
     parse_order,
     parse_order_response,
 )
@@ -97,6 +98,8 @@ class RequestKind(enum.Enum):
     QUERY = "query"
     TRADES = "trades"
     CANCEL_ALL = "cancel_all"
+    GAP_TRADES = "gap_trades"      # reconciliation: myTrades since the last trade id seen
+    GAP_ORDERS = "gap_orders"      # reconciliation: openOrders
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +157,7 @@ class GatewaySettings:
     backoff_initial_ns: int = NS // 4
     backoff_max_ns: int = 30 * NS
     ws_api_url: str = ""          # user data stream; empty: fills come from REST replies only
+    order_resp_type: RespType = RespType.FULL   # ACK: fills come from the user data stream alone
 
 
 class BinanceGateway:
@@ -199,11 +203,15 @@ class BinanceGateway:
         self.venue_rejections = 0
         self.user_stream: UserDataStream | None = None
         self._user_stream_started = False
+        self._ready_once = False
+        self._user_subscriptions = 0
+        # Highest trade id applied per symbol: after an outage, myTrades from there closes the gap.
+        self._last_trade_id: dict[str, int] = {}
         if settings.ws_api_url:
             self.user_stream = UserDataStream(
                 reactor, settings.ws_api_url, settings.credentials,
                 server_ms=lambda: self.clock.timestamp_ms(self.reactor.now()),
-                on_event=self._on_user_event, on_subscribed=self._resolve_unknown,
+                on_event=self._on_user_event, on_subscribed=self._on_user_subscribed,
                 ca_file=settings.ca_file, recv_window_ms=settings.recv_window_ms)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -400,6 +408,9 @@ class BinanceGateway:
 
     def _report(self, reports: Sequence[ExecReport]) -> None:
         for report in reports:
+            if report.trade_id:
+                symbol = self.symbols[report.order.sym]
+                self._last_trade_id[symbol] = max(self._last_trade_id.get(symbol, 0), report.trade_id)
             self.pipeline.on_exec(report)
 
     # -- time and exchangeInfo ---------------------------------------------------------------
@@ -459,7 +470,8 @@ class BinanceGateway:
                        "to start")
             return
         self.rules = rules
-        self.templates = [OrderTemplate(self.target.host_header, s, self.settings.credentials, RespType.FULL,
+        self.templates = [OrderTemplate(self.target.host_header, s, self.settings.credentials,
+                                        self.settings.order_resp_type,
                                         self.settings.recv_window_ms) for s in self.symbols]
         self.registry = OrderRegistry(rules)
         self.rate_limits = RateLimitState.from_exchange_info(info.rate_limits)
@@ -495,7 +507,72 @@ class BinanceGateway:
             if self.user_stream is not None and not self._user_stream_started:
                 self._user_stream_started = True    # from then on it reconnects on its own
                 self.user_stream.start()
+            if self._ready_once:
+                self._reconcile()                   # after a REST reconnect
+            else:
+                self._ready_once = True
+                self._learn_last_trade_ids()
             self._resolve_unknown()
+
+    def _on_user_subscribed(self) -> None:
+        self._user_subscriptions += 1
+        if self._user_subscriptions > 1:       # a resubscription: events may have been missed
+            self._reconcile()
+
+    def _learn_last_trade_ids(self) -> None:
+        """At start: the account's latest trade per symbol, where gap filling will begin (the
+        trades of earlier runs are not this run's fills)."""
+        now = self.reactor.now()
+        for symbol in self.symbols:
+            wire = self.requests.my_trades(symbol, self.clock.timestamp_ms(now), limit=1)
+            self._submit(Tag(RequestKind.GAP_TRADES, symbol), wire, now)
+
+    def _reconcile(self) -> None:
+        """After any outage (user stream resubscribed, REST reconnected): this run's trades and
+        open orders from the venue, applied through the registry, so a fill missed while
+        disconnected counts once and a fill seen already counts no more."""
+        if not self.ready:
+            return
+        log.info("reconciling after an outage: myTrades since %s and openOrders",
+                 ", ".join(f"{s}#{t}" for s, t in sorted(self._last_trade_id.items())) or "the start")
+        now = self.reactor.now()
+        for symbol in self.symbols:
+            if symbol in self._last_trade_id:
+                wire = self.requests.my_trades(symbol, self.clock.timestamp_ms(now),
+                                               from_id=self._last_trade_id[symbol] + 1)
+                self._submit(Tag(RequestKind.GAP_TRADES, symbol), wire, now)
+            wire = self.requests.open_orders(symbol, self.clock.timestamp_ms(now))
+            self._submit(Tag(RequestKind.GAP_ORDERS, symbol), wire, now)
+        self._resolve_unknown()
+
+    def _on_gap_trades(self, tag: Tag, r: Response) -> None:
+        if r.status != 200:
+            log.warning("myTrades of %s for reconciliation failed status=%d body=%s", tag.key, r.status, r.body[:200])
+            return
+        trades = parse_my_trades(r.json())
+        if tag.key not in self._last_trade_id:     # the start: only where to begin
+            self._last_trade_id[tag.key] = max((t.trade_id for t in trades), default=0)
+            return
+        now, before = self.reactor.now(), self.registry.duplicate_fills if self.registry else 0
+        for trade in trades:
+            if self.registry is not None:
+                self._report(self.registry.on_trade(trade, now))
+            self._last_trade_id[tag.key] = max(self._last_trade_id[tag.key], trade.trade_id)
+        if trades:
+            log.info("reconciled %s: %d trades since the last one seen (%d already applied)", tag.key,
+                     len(trades), (self.registry.duplicate_fills if self.registry else 0) - before)
+
+    def _on_gap_orders(self, tag: Tag, r: Response) -> None:
+        if r.status != 200 or self.registry is None:
+            log.warning("openOrders of %s for reconciliation failed status=%d", tag.key, r.status)
+            return
+        now = self.reactor.now()
+        for state in parse_open_orders(r.json()):
+            self._report(self.registry.on_order_state(state, now))
+
+    def _on_gap_failed(self, tag: Tag, f: RequestFailed) -> None:
+        log.warning("reconciliation request for %s got no answer (%s): it runs again after the "
+                    "next reconnect", tag.key, f.reason.name)
 
     def _on_user_event(self, event: UserEvent) -> None:
         """Order updates from the user data stream: the same facts as REST replies, applied
@@ -647,6 +724,8 @@ _ON_RESPONSE: dict[RequestKind, Callable[[BinanceGateway, Tag, Response], None]]
     RequestKind.QUERY: BinanceGateway._on_query,
     RequestKind.TRADES: BinanceGateway._on_trades,
     RequestKind.CANCEL_ALL: BinanceGateway._on_cancel_all,
+    RequestKind.GAP_TRADES: BinanceGateway._on_gap_trades,
+    RequestKind.GAP_ORDERS: BinanceGateway._on_gap_orders,
 }
 _ON_FAILURE: dict[RequestKind, Callable[[BinanceGateway, Tag, RequestFailed], None]] = {
     RequestKind.TIME: BinanceGateway._on_time_failed,
@@ -655,6 +734,8 @@ _ON_FAILURE: dict[RequestKind, Callable[[BinanceGateway, Tag, RequestFailed], No
     RequestKind.QUERY: BinanceGateway._on_query_failed,
     RequestKind.TRADES: BinanceGateway._on_query_failed,
     RequestKind.CANCEL_ALL: BinanceGateway._on_cancel_all_failed,
+    RequestKind.GAP_TRADES: BinanceGateway._on_gap_failed,
+    RequestKind.GAP_ORDERS: BinanceGateway._on_gap_failed,
 }
 
 

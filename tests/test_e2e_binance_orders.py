@@ -173,6 +173,21 @@ def test_dropped_user_stream_resubscribes_and_counts_each_fill_once(sim, engine_
     assert_positions_match_the_account(sim, log)
 
 
+def test_fills_missed_while_the_user_stream_was_down_are_reconciled_once(sim, engine_factory):
+    # ACK replies: fills reach the engine only through the user data stream, or through the
+    # reconciliation (myTrades since the last trade id) after it comes back
+    engine = engine_factory(sim, BINANCE_ORDER_RESP_TYPE="ack")
+    engine.wait(lambda m: m.get("binance_user_stream_subscribed{venue=binance}") == 1 and filled(m) >= 1,
+                "a fill through the user data stream")
+    sim.fault("action=drop_user_stream")
+    m = engine.wait(lambda m: m.get("binance_user_stream_reconnects_total{venue=binance}", 0) >= 1
+                    and m.get("binance_user_stream_subscribed{venue=binance}") == 1, "the resubscription")
+    engine.wait(lambda x: filled(x) >= filled(m) + 2, "fills after it", 30)
+    log = engine.stop()
+    assert "reconciling after an outage: myTrades since BTCUSDT#" in log
+    assert_positions_match_the_account(sim, log)
+
+
 def test_filter_failure_is_rejected_locally_and_never_sent(sim, engine_factory):
     # 0.000001 BTC is below LOT_SIZE minQty 0.00001: rounds to 0 and fails LOT_SIZE
     engine = engine_factory(sim, SYMBOLS="BTCUSDT", ORDER_QTY="0.000001")

@@ -98,6 +98,13 @@ class Harness:
             assert self.written[-1].startswith(b"GET /api/v3/exchangeInfo?symbols=")
             self.reply(200, load("exchange_info_btcusdt_ethusdt.json"))
         assert self.gw.ready
+        self.answer_reconciliation()
+
+    def answer_reconciliation(self) -> None:
+        """Ready (first time or after a reconnect) asks myTrades/openOrders per symbol: no trades."""
+        while (self.gw.rest is not None and self.gw.rest.in_flight is not None
+               and self.written[-1].startswith((b"GET /api/v3/myTrades?", b"GET /api/v3/openOrders?"))):
+            self.reply(200, [])
 
     def submit(self, side: Side, px: float, qty: float, order_id: int = 1) -> Order:
         order = Order(order_id, order_id, self.reactor.now(), BTC, 0, 0, 0, side, px, qty)
