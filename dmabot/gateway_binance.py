@@ -205,6 +205,7 @@ class BinanceGateway:
         self._user_stream_started = False
         self._ready_once = False
         self._user_subscriptions = 0
+        self._reconcile_after_sync = False
         # Highest trade id applied per symbol: after an outage, myTrades from there closes the gap.
         self._last_trade_id: dict[str, int] = {}
         if settings.ws_api_url:
@@ -398,13 +399,25 @@ class BinanceGateway:
         for outcome in outcomes:
             tag: Tag = outcome.tag
             try:
-                if isinstance(outcome, Response):
+                if isinstance(outcome, Response) and tag.kind is not RequestKind.ORDER \
+                        and _is_invalid_timestamp(outcome):
+                    self._on_stale_timestamp(tag)
+                elif isinstance(outcome, Response):
                     _ON_RESPONSE[tag.kind](self, tag, outcome)
                 else:
                     _ON_FAILURE[tag.kind](self, tag, outcome)
             except (ParseError, ValueError, LookupError, VenueInconsistency) as exc:
                 # One bad reply must not take the engine down; the order is left to a query.
                 log.error("cannot use the %s reply: %s", tag.kind.value, exc)
+
+    def _on_stale_timestamp(self, tag: Tag) -> None:
+        """-1021 on a query or reconciliation request: the clock drifted. Resync, then ask again
+        (queries are asked again by the housekeeping, reconciliation right after the sync)."""
+        log.warning("%s %s rejected with -1021: resyncing the clock", tag.kind.value, tag.key)
+        self._querying.discard(tag.key)
+        if tag.kind in (RequestKind.GAP_TRADES, RequestKind.GAP_ORDERS):
+            self._reconcile_after_sync = True
+        self._request_time()
 
     def _report(self, reports: Sequence[ExecReport]) -> None:
         for report in reports:
@@ -435,6 +448,9 @@ class BinanceGateway:
         resend, self._resend_after_sync = self._resend_after_sync, []
         for client_id in resend:
             self._resend(client_id)
+        if self._reconcile_after_sync:
+            self._reconcile_after_sync = False
+            self._reconcile()
 
     def _on_time_failed(self, tag: Tag, f: RequestFailed) -> None:
         self._time_in_flight = False
@@ -764,6 +780,11 @@ class _RestProtocol:
 
     def resume_writing(self) -> None:
         pass
+
+
+def _is_invalid_timestamp(r: Response) -> bool:
+    body = json_body(r)
+    return is_error_body(body) and parse_api_error(body, r.status).code == ErrorCode.INVALID_TIMESTAMP
 
 
 def json_body(r: Response) -> Any:

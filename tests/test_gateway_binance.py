@@ -220,6 +220,20 @@ def test_query_not_found_means_never_placed(h):
     assert h.pipeline.statuses() == ["REJECTED"]
 
 
+def test_1021_on_a_query_resyncs_the_clock_and_asks_again(h):
+    h.sync()
+    h.submit(Side.BUY, 91250.0, 0.002)
+    h.reply(503, {"code": -1007, "msg": "Timeout waiting for response from backend server."})
+    h.reactor.advance_to(T0 + 600_000_000)  # housekeeping asks
+    assert b"origClientOrderId=" in h.written[-1]
+    h.reply(400, {"code": -1021, "msg": "Timestamp for this request was 1000ms ahead of the server's time."})
+    assert h.written[-1].startswith(b"GET /api/v3/time ")
+    h.reply(200, {"serverTime": SERVER_MS})
+    h.reactor.advance_to(T0 + 1_200_000_000)  # the next housekeeping asks again
+    assert b"origClientOrderId=" in h.written[-1]
+    assert sum(w.startswith(b"POST /api/v3/order ") for w in h.written) == 1   # never resent
+
+
 def test_lost_connection_rejects_while_down(h):
     h.sync()
     h.submit(Side.BUY, 91250.0, 0.002)
