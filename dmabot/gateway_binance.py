@@ -60,6 +60,7 @@ from dmabot.binance.rest_protocol import (
     ConnectionState,
     FailureReason,
     RateLimitState,
+    RateLimitStatus,
     RequestFailed,
     Response,
     RestConnection,
@@ -78,6 +79,7 @@ HOUSEKEEPING_NS = NS // 2  # clock resync, queries of unknown orders, pruning
 PRUNE_AFTER_NS = 600 * NS  # keep final orders this long so late duplicates are recognised
 # One warning per local-rejection reason per this many seconds; the counter sees every one.
 REJECT_LOG_INTERVAL_NS = 10 * NS
+SLOW_DOWN_GAP_NS = NS  # past half a venue rate limit, at most one order a second
 SYNC_RETRY_NS = 5 * NS  # while syncing, how often a failed time/exchangeInfo request is asked again
 
 
@@ -116,6 +118,7 @@ class LocalReason(enum.Enum):
     NOT_READY = "not_ready"
     DISCONNECTED = "disconnected"
     RATE_LIMITED = "rate_limited"
+    SLOWING_DOWN = "slowing_down"   # past half a rate limit: one order per SLOW_DOWN_GAP_NS
     INVALID = "invalid"  # a price or quantity that is no number the filters can round
 
 
@@ -206,6 +209,7 @@ class BinanceGateway:
         self._ready_once = False
         self._user_subscriptions = 0
         self._reconcile_after_sync = False
+        self._last_order_sent_ns = -SLOW_DOWN_GAP_NS
         # Highest trade id applied per symbol: after an outage, myTrades from there closes the gap.
         self._last_trade_id: dict[str, int] = {}
         if settings.ws_api_url:
@@ -314,6 +318,13 @@ class BinanceGateway:
             self._reject_locally(order, LocalReason.RATE_LIMITED.value,
                                  f"resume in {(self.rate_limits.resume_at_ns - now) / NS:.1f} s", now)
             return
+        if (self.rate_limits.status(now) is RateLimitStatus.SLOW_DOWN
+                and now - self._last_order_sent_ns < SLOW_DOWN_GAP_NS):
+            # Over half of a venue limit: pace orders well before a 429 (and a ban) could come.
+            self._reject_locally(order, LocalReason.SLOWING_DOWN.value,
+                                 f"weight_1m={self.rate_limits.used_weight_1m} "
+                                 f"orders_10s={self.rate_limits.order_count_10s}", now)
+            return
         rules = self.rules[order.sym]
         side = Side.BUY if order.side > 0 else Side.SELL
         try:
@@ -326,6 +337,7 @@ class BinanceGateway:
         if reject is not None:
             self._reject_locally(order, reject.filter_name.value, f"{rules.symbol} {reject.reason}", now)
             return
+        self._last_order_sent_ns = now
         client_id = self.ids.make(order)
         self.registry.register(order, client_id, qty, now)  # before the bytes exist: a reply can't beat it
         self._send_order(client_id, side, px, qty, now)

@@ -234,6 +234,24 @@ def test_1021_on_a_query_resyncs_the_clock_and_asks_again(h):
     assert sum(w.startswith(b"POST /api/v3/order ") for w in h.written) == 1   # never resent
 
 
+def test_past_half_a_rate_limit_orders_are_paced(h):
+    h.sync()
+    limits = h.gw.rate_limits
+    assert limits.weight_limit_1m == 6000     # from the sample exchangeInfo
+    limits.used_weight["1m"] = 3500           # as the last reply's header said: past half
+    h.submit(Side.BUY, 91250.0, 0.002)
+    assert h.written[-1].startswith(b"POST /api/v3/order ")       # the first goes
+    h.reply(200, full_reply(form(h.written[-1])["newClientOrderId"], "0.00200000", "91250.00000000"))
+    limits.used_weight["1m"] = 3500
+    sent = len(h.written)
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=2)                  # a second within the second: refused
+    assert len(h.written) == sent and h.gw.local_rejections == {"slowing_down": 1}
+    h.reactor.advance_to(h.reactor.now() + 1_000_000_000)
+    limits.used_weight["1m"] = 3500
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=3)                  # a second later: sent
+    assert h.written[-1].startswith(b"POST /api/v3/order ")
+
+
 def test_lost_connection_rejects_while_down(h):
     h.sync()
     h.submit(Side.BUY, 91250.0, 0.002)
