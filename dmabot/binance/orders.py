@@ -276,19 +276,21 @@ class OrderRegistry:
 
     def on_cancel_response(self, response: CancelResponse, now_ns: int) -> list[ExecReport]:
         """The ``DELETE /api/v3/order`` reply, or one order of ``DELETE openOrders``."""
-        tracked = self._find(response.symbol, response.order_id, response.orig_client_order_id)
-        if tracked is None:
-            return []
-        status = _FROM_VENUE.get(response.status)
-        return self._apply(tracked, response.symbol, response.order_id, status, response.executed_qty, (), now_ns)
+        return self._on_status(response.symbol, response.order_id, response.orig_client_order_id,
+                               response.status, response.executed_qty, now_ns)
 
     def on_order_state(self, state: OrderState, now_ns: int) -> list[ExecReport]:
         """``GET /api/v3/order`` or one of ``openOrders``: resolves UNKNOWN without a resend."""
-        tracked = self._find(state.symbol, state.order_id, state.client_order_id)
+        return self._on_status(state.symbol, state.order_id, state.client_order_id,
+                               state.status, state.executed_qty, now_ns)
+
+    def _on_status(self, symbol: str, order_id: int, client_order_id: str, venue_status: OrderStatus,
+                   executed_qty: Decimal, now_ns: int) -> list[ExecReport]:
+        """A status and executed quantity the venue states for one order (no fill details)."""
+        tracked = self._find(symbol, order_id, client_order_id)
         if tracked is None:
             return []
-        status = _FROM_VENUE.get(state.status)
-        return self._apply(tracked, state.symbol, state.order_id, status, state.executed_qty, (), now_ns)
+        return self._apply(tracked, symbol, order_id, _FROM_VENUE.get(venue_status), executed_qty, (), now_ns)
 
     def on_trade(self, trade: Trade, now_ns: int) -> list[ExecReport]:
         """One ``myTrades`` row: fills missed while the user stream was down."""
