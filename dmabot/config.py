@@ -252,6 +252,8 @@ KEYS: tuple[Key, ...] = (
     Key("CONFIRM_MAINNET", _yes_no, "no", "must be yes to trade on binance_mainnet"),
     Key("BINANCE_ORDER_RESP_TYPE", _choice("full", "result", "ack"), "full",
         "newOrderRespType: full (fills ride on the reply), result, or ack (fills from the user data stream)"),
+    Key("ORDER_TRANSPORT", _choice("rest", "ws_api"), "rest",
+        "how orders reach Binance: rest (POST /api/v3/order) or ws_api (order.place on BINANCE_WS_API_URL)"),
     Key("CANCEL_ON_EXIT", _yes_no, "yes", "at SIGINT/SIGTERM, cancel the open orders of every symbol on a "
         "live venue before exiting"),
 )
@@ -416,6 +418,8 @@ def _check_binance_venue(v: dict[str, Any], raw: Mapping[str, str]) -> None:
     if not v["BINANCE_WS_API_URL"]:
         v["BINANCE_WS_API_URL"] = DEFAULT_WS_API_URLS[mode]
     if v["BINANCE_WS_API_URL"].lower() == "none":
+        if v["ORDER_TRANSPORT"] == "ws_api":
+            raise ConfigError("BINANCE_WS_API_URL=none leaves ORDER_TRANSPORT=ws_api no connection to send on")
         v["BINANCE_WS_API_URL"] = ""      # no user data stream: fills come from REST replies only
     elif not v["BINANCE_WS_API_URL"].startswith(("wss://", "ws://")):
         raise ConfigError(f"BINANCE_WS_API_URL={v['BINANCE_WS_API_URL']!r} is not valid: expected "

@@ -21,7 +21,13 @@ from dmabot.config import KEYS, Config, ConfigError, Mode, StrategyName
 from dmabot.config import MockVenue as VenueSpec
 from dmabot.feed_binance import BinanceFeed, FeedSettings, StreamForm, stream_target
 from dmabot.feed_mock import MockFeedDriver
-from dmabot.gateway_binance import VENUE_NAME, BinanceGateway, GatewaySettings, UserStreamUnreachable
+from dmabot.gateway_binance import (
+    VENUE_NAME,
+    BinanceGateway,
+    GatewaySettings,
+    OrderTransport,
+    UserStreamUnreachable,
+)
 from dmabot.gateway_mock import MockVenue
 from dmabot.metrics import build_registry
 from dmabot.metrics_http import MetricsServer, render_registry
@@ -127,7 +133,8 @@ class Engine:
             raise ConfigError(f"BINANCE_API_KEY/BINANCE_API_SECRET are not valid: {exc}") from None
         settings = GatewaySettings(cfg.binance_rest_url, cfg.binance_ca_file or None, credentials,
                                    cfg.binance_recv_window, ws_api_url=cfg.binance_ws_api_url,
-                                   order_resp_type=RespType(cfg.binance_order_resp_type.upper()))
+                                   order_resp_type=RespType(cfg.binance_order_resp_type.upper()),
+                                   order_transport=OrderTransport(cfg.order_transport))
         # The session start keeps this run's client order ids apart from earlier runs'.
         session_ms = time.time_ns() // 1_000_000
         return [BinanceGateway(self.reactor, self.pipeline, 0, cfg.symbols, settings, session_ms, self._on_fatal)]

@@ -122,6 +122,7 @@ class BinanceFeed:
         self._reconnect_timer: TimerHandle | None = None
         self._bad_logged_at: dict[str, int] = {}
         self._bad_seen: dict[str, int] = {}
+        self._dropped_seen = 0
         self.state = FeedState.IDLE
         # health, read by the metrics collector
         self.connected = False
@@ -226,6 +227,9 @@ class BinanceFeed:
         self._schedule_reconnect(why)
 
     def _log_bad_messages(self) -> None:
+        if self.decoder.dropped == self._dropped_seen:     # the usual case, after every read
+            return
+        self._dropped_seen = self.decoder.dropped
         counts = self.decoder.counters()
         now = self.reactor.now()
         for result, count in counts.items():

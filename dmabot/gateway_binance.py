@@ -18,8 +18,10 @@ An unknown symbol cannot be traded, and the engine is already running when excha
 answers: the gateway names it in an error and asks the engine to stop (`on_fatal`), which
 exits with a config error. Half an engine trading some symbols is harder to notice.
 
-Not here yet: the user data stream, reconciliation of open orders at start, cancel-on-exit,
-and order entry over the WebSocket API.
+With ORDER_TRANSPORT=ws_api, orders go as ``order.place`` over the WebSocket API connection
+that also carries the user data (`UserDataStream.send_order`), many in flight at once; REST
+still syncs the clock, loads exchangeInfo, queries unknown orders and reconciles. A reply the
+connection's end took with it, or one later than the request timeout, is "unknown" as above.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ from dmabot.binance.events import (
     Side,
     TimeInForce,
     UserEvent,
+    WsApiResponse,
     is_error_body,
     parse_api_error,
     parse_cancel_open_orders,
@@ -67,6 +70,7 @@ from dmabot.binance.rest_protocol import (
 )
 from dmabot.binance.rest_request import OrderTemplate, RestRequests
 from dmabot.binance.signing import Credentials
+from dmabot.binance.ws_api import OrderPlaceTemplate
 from dmabot.reactor import Reactor, TimerHandle
 from dmabot.transport import Address, Transport, TransportError, client_tls_context, connect, resolve
 from dmabot.user_stream import UserDataStream
@@ -91,6 +95,11 @@ class GatewayState(enum.Enum):
     WAITING = "waiting"  # backing off before reconnecting
     FAILED = "failed"  # a fact the engine cannot trade with (unknown symbol)
     STOPPED = "stopped"
+
+
+class OrderTransport(enum.Enum):
+    REST = "rest"          # POST /api/v3/order on the REST connection, one request in flight
+    WS_API = "ws_api"      # order.place on the WebSocket API connection, many in flight
 
 
 class RequestKind(enum.Enum):
@@ -161,6 +170,11 @@ class GatewaySettings:
     backoff_max_ns: int = 30 * NS
     ws_api_url: str = ""          # user data stream; empty: fills come from REST replies only
     order_resp_type: RespType = RespType.FULL   # ACK: fills come from the user data stream alone
+    order_transport: OrderTransport = OrderTransport.REST
+
+    def __post_init__(self) -> None:
+        if self.order_transport is OrderTransport.WS_API and not self.ws_api_url:
+            raise ValueError("order entry over the WebSocket API needs its URL (ws_api_url)")
 
 
 class BinanceGateway:
@@ -184,6 +198,8 @@ class BinanceGateway:
         self.rate_limits = RateLimitState()
         self.rules: list[SymbolRules] = []
         self.templates: list[OrderTemplate] = []
+        self.ws_templates: list[OrderPlaceTemplate] = []
+        self._ws_orders: dict[str, int] = {}  # client id -> deadline of an order.place in flight
         self.registry: OrderRegistry | None = None
         self.state = GatewayState.IDLE
         self.rest: RestConnection | None = None
@@ -204,6 +220,7 @@ class BinanceGateway:
         self.local_rejections: dict[str, int] = {}
         self.reconnects = 0
         self.venue_rejections = 0
+        self.orders_sent = 0
         self.user_stream: UserDataStream | None = None
         self._user_stream_started = False
         self._ready_once = False
@@ -217,7 +234,8 @@ class BinanceGateway:
                 reactor, settings.ws_api_url, settings.credentials,
                 server_ms=lambda: self.clock.timestamp_ms(self.reactor.now()),
                 on_event=self._on_user_event, on_subscribed=self._on_user_subscribed,
-                ca_file=settings.ca_file, recv_window_ms=settings.recv_window_ms)
+                ca_file=settings.ca_file, recv_window_ms=settings.recv_window_ms,
+                on_order_reply=self._on_ws_order_reply, on_orders_lost=self._on_ws_orders_lost)
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -230,10 +248,15 @@ class BinanceGateway:
         return self.state is GatewayState.READY and self.connected
 
     @property
+    def orders_via_ws_api(self) -> bool:
+        return self.settings.order_transport is OrderTransport.WS_API
+
+    @property
     def busy(self) -> bool:
         """A request is written or queued and its reply has not come (shutdown waits for it)."""
         rest = self.rest
-        return self.connected and rest is not None and (rest.in_flight is not None or rest.queued > 0)
+        rest_busy = self.connected and rest is not None and (rest.in_flight is not None or rest.queued > 0)
+        return rest_busy or bool(self._ws_orders and self.user_stream is not None and self.user_stream.connected)
 
     def start(self) -> None:
         """Resolve the REST host (may block: before trading starts) and connect."""
@@ -314,6 +337,9 @@ class BinanceGateway:
             reason = LocalReason.NOT_READY if self.registry is None else LocalReason.DISCONNECTED
             self._reject_locally(order, reason.value, f"gateway {self.state.value}", now)
             return
+        if self.orders_via_ws_api and not self.user_stream.connected:
+            self._reject_locally(order, LocalReason.DISCONNECTED.value, "WebSocket API connection down", now)
+            return
         if not self.rate_limits.may_send(now):
             self._reject_locally(order, LocalReason.RATE_LIMITED.value,
                                  f"resume in {(self.rate_limits.resume_at_ns - now) / NS:.1f} s", now)
@@ -343,13 +369,22 @@ class BinanceGateway:
         self._send_order(client_id, side, px, qty, now)
 
     def _send_order(self, client_id: str, side: Side, px: Decimal, qty: Decimal, now: int) -> None:
-        assert self.rest is not None and self.registry is not None
+        assert self.registry is not None
         tracked = self.registry.get(client_id)
         assert tracked is not None
-        wire = self.templates[tracked.order.sym].build(
-            side, OrderType.LIMIT, TimeInForce.IOC, format_decimal(qty), format_decimal(px), client_id,
-            self.clock.timestamp_ms(now))
-        if not self._submit(Tag(RequestKind.ORDER, client_id), wire, now):
+        values = (side, OrderType.LIMIT, TimeInForce.IOC, format_decimal(qty), format_decimal(px), client_id,
+                  self.clock.timestamp_ms(now))
+        if self.orders_via_ws_api:
+            assert self.user_stream is not None
+            sent = self.user_stream.send_order(client_id, self.ws_templates[tracked.order.sym].build(*values))
+            if sent:
+                self._ws_orders[client_id] = now + self.settings.request_timeout_ns
+        else:
+            sent = self._submit(Tag(RequestKind.ORDER, client_id), self.templates[tracked.order.sym].build(*values),
+                                now)
+        if sent:
+            self.orders_sent += 1
+        else:
             self._on_order_failed(Tag(RequestKind.ORDER, client_id), RequestFailed(client_id, FailureReason.NOT_SENT))
 
     def _reference_price(self, sym: int) -> float | None:
@@ -501,6 +536,8 @@ class BinanceGateway:
         self.templates = [OrderTemplate(self.target.host_header, s, self.settings.credentials,
                                         self.settings.order_resp_type,
                                         self.settings.recv_window_ms) for s in self.symbols]
+        self.ws_templates = [OrderPlaceTemplate(s, self.settings.credentials, self.settings.order_resp_type,
+                                                self.settings.recv_window_ms) for s in self.symbols]
         self.registry = OrderRegistry(rules)
         self.rate_limits = RateLimitState.from_exchange_info(info.rate_limits)
         if self.rest is not None:
@@ -610,15 +647,49 @@ class BinanceGateway:
 
     # -- orders: replies ---------------------------------------------------------------------
     def _on_order(self, tag: Tag, r: Response) -> None:
-        assert self.registry is not None
-        client_id, now = tag.key, self.reactor.now()
         body = json_body(r)
         if r.status == 200 and not is_error_body(body):
-            self.clock.on_request_done(client_id)
-            self._report(self.registry.on_order_response(parse_order_response(body), now))
-            return
-        error = parse_api_error(body, r.status) if is_error_body(body) else ApiError(0, r.body[:200].decode(
-            "utf-8", "replace"), r.status)
+            self._on_order_placed(tag.key, body)
+        elif is_error_body(body):
+            self._on_order_refused(tag.key, parse_api_error(body, r.status))
+        else:
+            self._on_order_refused(tag.key, ApiError(0, r.body[:200].decode("utf-8", "replace"), r.status))
+
+    def _on_ws_order_reply(self, client_id: str, response: WsApiResponse) -> None:
+        """The reply to an ``order.place``: the same facts as a REST reply, and usage counts."""
+        self._ws_orders.pop(client_id, None)
+        now, error = self.reactor.now(), response.error
+        wait_ns = None
+        if error is not None and error.retry_after_ms is not None:
+            wait_ns = max(0, error.retry_after_ms - self.clock.timestamp_ms(now)) * 1_000_000
+        self.rate_limits.on_ws_api_reply(response.status, response.rate_limits, error and error.code, wait_ns, now)
+        try:
+            if error is None:
+                self._on_order_placed(client_id, response.result)
+            else:
+                self._on_order_refused(client_id, error)
+        except (ParseError, ValueError, LookupError, VenueInconsistency) as exc:
+            log.error("cannot use the order.place reply of %s: %s", client_id, exc)
+
+    def _on_ws_orders_lost(self, client_ids: list[str]) -> None:
+        """The WebSocket API connection ended before these orders' replies: look them up."""
+        assert self.registry is not None
+        log.warning("%d orders lost their replies with the WebSocket API connection (%s): querying them by "
+                    "client id", len(client_ids), ", ".join(client_ids[:3]) + (", ..." if len(client_ids) > 3 else ""))
+        now = self.reactor.now()
+        for client_id in client_ids:
+            self._ws_orders.pop(client_id, None)
+            self._report(self.registry.on_outcome_unknown(client_id, now))
+        self._resolve_unknown()
+
+    def _on_order_placed(self, client_id: str, body: Any) -> None:
+        assert self.registry is not None
+        self.clock.on_request_done(client_id)
+        self._report(self.registry.on_order_response(parse_order_response(body), self.reactor.now()))
+
+    def _on_order_refused(self, client_id: str, error: ApiError) -> None:
+        assert self.registry is not None
+        now = self.reactor.now()
         if error.code == ErrorCode.INVALID_TIMESTAMP:
             if self.clock.on_invalid_timestamp(client_id) is RetryDecision.RESYNC_AND_RETRY:
                 log.warning("order %s rejected with -1021: resyncing the clock, then sending it once more",
@@ -629,8 +700,8 @@ class BinanceGateway:
         else:
             self.clock.on_request_done(client_id)
         self.venue_rejections += 1
-        log.warning("order failed at binance client_id=%s status=%d code=%d msg=%s outcome_unknown=%s",
-                    client_id, r.status, error.code, error.msg, error.outcome_unknown)
+        log.warning("order failed at binance client_id=%s status=%s code=%d msg=%s outcome_unknown=%s",
+                    client_id, error.http_status, error.code, error.msg, error.outcome_unknown)
         self._report(self.registry.on_request_failed(client_id, error, now))
 
     def _resend(self, client_id: str) -> None:
@@ -731,6 +802,14 @@ class BinanceGateway:
     def _on_query_failed(self, tag: Tag, f: RequestFailed) -> None:
         self._querying.discard(tag.key)  # asked again by the next housekeeping
 
+    def _expire_ws_orders(self, now: int) -> None:
+        """An order.place unanswered past the request timeout is unknown: query it."""
+        late = [client_id for client_id, deadline in self._ws_orders.items() if now >= deadline]
+        for client_id in late:
+            del self._ws_orders[client_id]
+            self._on_order_failed(Tag(RequestKind.ORDER, client_id),
+                                  RequestFailed(client_id, FailureReason.TIMED_OUT))
+
     # -- timers ------------------------------------------------------------------------------
     def _housekeeping(self) -> None:
         now = self.reactor.now()
@@ -738,6 +817,7 @@ class BinanceGateway:
             self._request_time()
         elif self.state is GatewayState.SYNCING and now - self._sync_asked_ns >= SYNC_RETRY_NS:
             self._request_time()  # a time or exchangeInfo reply that was an error: ask again
+        self._expire_ws_orders(now)
         self._resolve_unknown()
         if self.registry is not None:
             self.registry.prune(now - PRUNE_AFTER_NS)

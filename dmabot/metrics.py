@@ -174,6 +174,9 @@ class EngineCollector:
         yield _counter("binance_local_rejections", "Orders refused by the gateway without sending, by reason "
                        "(a filter name, not_ready, disconnected, rate_limited).", ["venue", "reason"],
                        [(venue + [reason], n) for reason, n in sorted(gw.local_rejections.items())])
+        yield _counter("binance_orders_sent", "Order requests written, by transport (rest, ws_api); a -1021 "
+                       "resend counts again.", ["venue", "transport"],
+                       [(venue + [gw.settings.order_transport.value], gw.orders_sent)])
         yield _counter("binance_venue_rejections", "Orders the venue answered with an error.", ["venue"],
                        [(venue, gw.venue_rejections)])
         stream = gw.user_stream

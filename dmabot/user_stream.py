@@ -1,7 +1,12 @@
-"""Binance user data over the WebSocket API, on the reactor.
+"""Binance user data (and, with ORDER_TRANSPORT=ws_api, order entry) over the WebSocket API,
+on the reactor.
 
-One connection to BINANCE_WS_API_URL: wsproto for the WebSocket (a few messages a second,
-no fast path needed), `WsApiSession` for the requests and events. It subscribes with
+One connection to BINANCE_WS_API_URL: wsproto for the WebSocket's handshake, control frames
+and everything received (a few messages a second), `WsApiSession` for the requests and
+events. Orders are the exception on the way out: `send_order` frames an `OrderPlaceTemplate`
+request with the Cython `ClientFrameWriter` and writes it, because wsproto's send path costs
+microseconds an order cannot spare; both write whole frames, so they interleave safely. It
+subscribes with
 `userDataStream.subscribe.signature` when the connection opens, subscribes again after
 `eventStreamTerminated`, reconnects with backoff when the connection ends, and tells its
 owner each time a subscription is (re)established, because events missed while it was
@@ -25,10 +30,11 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from dmabot._core.wsframe import ClientFrameWriter
 from dmabot.backoff import Backoff
-from dmabot.binance.events import ServerShutdown, UserEvent
+from dmabot.binance.events import ServerShutdown, UserEvent, WsApiResponse
 from dmabot.binance.signing import Credentials
-from dmabot.binance.ws_api import Reply, Unmatched, WsApiSession
+from dmabot.binance.ws_api import ORDER_PLACE_METHOD, Reply, Unmatched, WsApiSession
 from dmabot.reactor import Reactor, TimerHandle
 from dmabot.transport import Transport, TransportError, client_tls_context, connect, resolve
 
@@ -38,12 +44,19 @@ NS = 1_000_000_000
 
 class UserDataStream:
     """Delivers the account's user-data events to `on_event`; `on_subscribed` runs after each
-    successful (re)subscription. `server_ms` gives the venue's time for signing."""
+    successful (re)subscription. `server_ms` gives the venue's time for signing.
+
+    Orders sent with `send_order` get their reply through `on_order_reply(client id, reply)`,
+    or, when the connection ends first, are named in `on_orders_lost(client ids)`: their
+    outcome is unknown until looked up.
+    """
 
     def __init__(self, reactor: Reactor, url: str, credentials: Credentials, server_ms: Callable[[], int],
                  on_event: Callable[[UserEvent], None], on_subscribed: Callable[[], None],
                  ca_file: str | None = None, recv_window_ms: int | None = 5000,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None,
+                 on_order_reply: Callable[[str, WsApiResponse], None] | None = None,
+                 on_orders_lost: Callable[[list[str]], None] | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
             raise ValueError(f"expected a ws:// or wss:// URL, got {url!r}")
@@ -55,6 +68,8 @@ class UserDataStream:
         self.server_ms = server_ms
         self.on_event = on_event
         self.on_subscribed = on_subscribed
+        self.on_order_reply = on_order_reply
+        self.on_orders_lost = on_orders_lost
         self.recv_window_ms = recv_window_ms
         self._tls = client_tls_context(ca_file or None) if parts.scheme == "wss" else None
         self._backoff = backoff or Backoff(NS // 2, 30 * NS)
@@ -62,6 +77,7 @@ class UserDataStream:
         self._connection: _Connection | None = None
         self._reconnect_timer: TimerHandle | None = None
         self._stopped = False
+        self._frames = ClientFrameWriter()
         # health, for metrics
         self.connected = False
         self.subscribed = False
@@ -86,6 +102,16 @@ class UserDataStream:
             self._connection.close()
             self._connection = None
 
+    def send_order(self, client_id: str, request: bytes) -> bool:
+        """Write one ``order.place`` request (`OrderPlaceTemplate.build`, whose id is
+        `client_id`); False, with nothing written, while the connection is not open."""
+        conn = self._connection
+        if conn is None or not conn.open or conn.ended or conn.transport is None:
+            return False
+        conn.session.expect_reply(client_id, ORDER_PLACE_METHOD)
+        conn.transport.write(self._frames.text(request))
+        return True
+
     def _connect(self) -> None:
         address = self._addresses[self._backoff.attempts % len(self._addresses)]
         session = WsApiSession(self.credentials, self.recv_window_ms)
@@ -108,7 +134,10 @@ class UserDataStream:
 
     def _handle(self, message: Reply | UserEvent | ServerShutdown | Unmatched, conn: _Connection) -> None:
         session = conn.session
-        if isinstance(message, Reply):
+        if isinstance(message, Reply) and message.method == ORDER_PLACE_METHOD:
+            if self.on_order_reply is not None:
+                self.on_order_reply(str(message.response.id), message.response)
+        elif isinstance(message, Reply):
             if session.subscription_id is not None and not self.subscribed:
                 self.subscribed = True
                 self._backoff.reset()
@@ -212,7 +241,11 @@ class _Connection:
         self.ended = True
         lost = self.session.connection_lost()
         if lost:
-            log.warning("user data connection ended with %d requests unanswered: %s", len(lost), ", ".join(lost))
+            log.warning("WebSocket API connection ended with %d requests unanswered: %s", len(lost),
+                        ", ".join(sorted(set(lost.values()))))
         if self.transport is not None:
             self.transport.close()
+        orders = [request_id for request_id, method in lost.items() if method == ORDER_PLACE_METHOD]
+        if orders and self.stream.on_orders_lost is not None:
+            self.stream.on_orders_lost(orders)
         self.stream._closed(why)

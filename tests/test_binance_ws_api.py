@@ -6,8 +6,24 @@ from pathlib import Path
 import pytest
 
 from dmabot.binance import Credentials
-from dmabot.binance.events import EventStreamTerminated, ExecutionReport, ServerShutdown
-from dmabot.binance.ws_api import SUBSCRIBE_METHOD, Reply, Subscription, Unmatched, WsApiSession
+from dmabot.binance.events import (
+    EventStreamTerminated,
+    ExecutionReport,
+    OrderType,
+    RespType,
+    ServerShutdown,
+    Side,
+    TimeInForce,
+)
+from dmabot.binance.ws_api import (
+    ORDER_PLACE_METHOD,
+    SUBSCRIBE_METHOD,
+    OrderPlaceTemplate,
+    Reply,
+    Subscription,
+    Unmatched,
+    WsApiSession,
+)
 
 SAMPLES = Path(__file__).parent / "data" / "binance"
 # the documented test key of SPOT_API.md section 4 (not a real account's)
@@ -67,7 +83,7 @@ def test_connection_lost_makes_pending_requests_unknown_and_drops_the_subscripti
     session.receive_text(sample("ws_api", "user_data_subscribe_response.json"))
     session.request("order.place", {"symbol": "BTCUSDT"}, signed_at_ms=2)
     session.request("time")
-    assert sorted(session.connection_lost()) == ["order.place", "time"]
+    assert sorted(session.connection_lost().values()) == ["order.place", "time"]
     assert session.needs_subscribe and session.pending_requests == {}
 
 
@@ -86,3 +102,59 @@ def test_server_shutdown_unknown_replies_and_garbage(session):
     assert isinstance(stray, Unmatched) and "unknown request id" in stray.why
     assert isinstance(session.receive_text("{not json"), Unmatched)
     assert isinstance(session.receive_text('{"id":1}'), Unmatched)
+
+
+# --- order.place from the prepared template -------------------------------------------------
+
+ORDER_CASES = [
+    (Side.BUY, OrderType.LIMIT, TimeInForce.IOC, "0.00123", "91250.01"),
+    (Side.SELL, OrderType.LIMIT, TimeInForce.GTC, "0.01", "52000"),
+    (Side.SELL, OrderType.LIMIT_MAKER, None, "1.5", "3150.2"),
+    (Side.BUY, OrderType.MARKET, None, "0.0001", None),
+]
+
+
+@pytest.mark.parametrize("credentials", ["hmac", "ed25519"])
+@pytest.mark.parametrize("side,order_type,tif,qty,px", ORDER_CASES)
+def test_order_place_template_signs_what_the_session_signs(credentials, side, order_type, tif, qty, px):
+    creds = Credentials(API_KEY, SECRET) if credentials == "hmac" else ed25519_credentials()
+    template = OrderPlaceTemplate("BTCUSDT", creds, RespType.FULL, recv_window_ms=100)
+    built = json.loads(template.build(side, order_type, tif, qty, px, "x1-0-2-3", 1645423376532))
+    params = {"symbol": "BTCUSDT", "side": side.value, "type": order_type.value, "quantity": qty,
+              "newClientOrderId": "x1-0-2-3", "newOrderRespType": "FULL"}
+    if tif is not None:
+        params["timeInForce"] = tif.value
+    if px is not None:
+        params["price"] = px
+    expected = json.loads(WsApiSession(creds, recv_window_ms=100).request(
+        ORDER_PLACE_METHOD, params, signed_at_ms=1645423376532)[1])
+    assert built["id"] == "x1-0-2-3" and built["method"] == ORDER_PLACE_METHOD
+    names = list(built["params"])
+    assert names == sorted(names[:-1]) + ["signature"]  # sorted, as Binance documents them
+    assert built["params"] == expected["params"]
+
+
+def test_order_place_template_refuses_what_binance_would():
+    template = OrderPlaceTemplate("BTCUSDT", Credentials(API_KEY, SECRET))
+    with pytest.raises(ValueError, match="timeInForce"):
+        template.build(Side.BUY, OrderType.MARKET, TimeInForce.IOC, "1", None, "a", 1)
+    with pytest.raises(ValueError, match="needs price"):
+        template.build(Side.BUY, OrderType.LIMIT, TimeInForce.IOC, "1", None, "a", 1)
+    with pytest.raises(ValueError, match="takes no price"):
+        template.build(Side.BUY, OrderType.MARKET, None, "1", "5", "a", 1)
+
+
+def test_order_ids_registered_with_expect_reply_match_their_replies(session):
+    session.expect_reply("x1-0-2-3", ORDER_PLACE_METHOD)
+    reply = session.receive_text('{"id":"x1-0-2-3","status":400,"error":{"code":-2010,'
+                                 '"msg":"Account has insufficient balance for requested action."}}')
+    assert isinstance(reply, Reply) and reply.method == ORDER_PLACE_METHOD
+    assert reply.response.error.code == -2010 and session.pending_requests == {}
+
+
+def ed25519_credentials() -> Credentials:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return Credentials.ed25519(API_KEY, pem)

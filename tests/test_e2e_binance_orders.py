@@ -123,8 +123,9 @@ def assert_positions_match_the_account(sim: Sim, log: str) -> int:
     return total_fills
 
 
-def test_orders_fill_on_the_sim_and_positions_match_its_trades(sim, engine_factory):
-    engine = engine_factory(sim)
+@pytest.mark.parametrize("transport", ["rest", "ws_api"])
+def test_orders_fill_on_the_sim_and_positions_match_its_trades(sim, engine_factory, transport):
+    engine = engine_factory(sim, ORDER_TRANSPORT=transport)
     m = engine.wait(lambda m: m.get("binance_rest_ready{venue=binance}") == 1, "the gateway ready")
     assert m["binance_rest_connected{venue=binance}"] == 1
     engine.wait(lambda m: m.get("binance_user_stream_subscribed{venue=binance}") == 1, "the user data stream")
@@ -132,6 +133,7 @@ def test_orders_fill_on_the_sim_and_positions_match_its_trades(sim, engine_facto
                     and m.get("binance_user_stream_events_total{venue=binance}", 0) >= 2,
                     "orders, fills and their user data events on binance", 30)
     assert m["binance_rest_used_weight_1m{venue=binance}"] > 0
+    assert m[f"binance_orders_sent_total{{transport={transport},venue=binance}}"] >= 3
     log = engine.stop()
     assert "binance gateway ready" in log
     assert SECRET not in log
@@ -173,10 +175,12 @@ def test_dropped_user_stream_resubscribes_and_counts_each_fill_once(sim, engine_
     assert_positions_match_the_account(sim, log)
 
 
-def test_fills_missed_while_the_user_stream_was_down_are_reconciled_once(sim, engine_factory):
+@pytest.mark.parametrize("transport", ["rest", "ws_api"])
+def test_fills_missed_while_the_user_stream_was_down_are_reconciled_once(sim, engine_factory, transport):
     # ACK replies: fills reach the engine only through the user data stream, or through the
-    # reconciliation (myTrades since the last trade id) after it comes back
-    engine = engine_factory(sim, BINANCE_ORDER_RESP_TYPE="ack")
+    # reconciliation (myTrades since the last trade id) after it comes back. With ws_api the
+    # drop also takes the replies of orders in flight with it: those are looked up over REST.
+    engine = engine_factory(sim, BINANCE_ORDER_RESP_TYPE="ack", ORDER_TRANSPORT=transport)
     engine.wait(lambda m: m.get("binance_user_stream_subscribed{venue=binance}") == 1 and filled(m) >= 1,
                 "a fill through the user data stream")
     sim.fault("action=drop_user_stream")

@@ -62,11 +62,11 @@ def http(status: int, body, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
 
 
 class Harness:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, **settings_given) -> None:
         self.reactor = Reactor(ManualClock(T0))
         self.pipeline = FakePipeline()
         settings = GatewaySettings("https://api.test", None, Credentials("key", "secret"),
-                                   request_timeout_ns=2_000_000_000)
+                                   request_timeout_ns=2_000_000_000, **settings_given)
         self.gw = BinanceGateway(self.reactor, self.pipeline, 0, ("BTCUSDT", "ETHUSDT"), settings, SERVER_MS)
         self.connections: list[tuple[_RestProtocol, FakeTransport]] = []
         self.gw._connect = self.connect  # no sockets: each (re)connect gets a stand-in transport

@@ -24,7 +24,7 @@ from wsproto.frame_protocol import FrameProtocol, Opcode
 from dmabot._core.decode import BookTickerDecoder, DecodeResult
 from dmabot._core.ring import TickRing
 from dmabot._core.utf8 import is_valid_utf8
-from dmabot._core.wsframe import FrameStop, read_frames
+from dmabot._core.wsframe import ClientFrameWriter, FrameStop, read_frames
 from dmabot.ws_fast import StreamEventKind, StreamReader
 
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True)
@@ -398,3 +398,36 @@ def test_after_handshake_refuses_extensions_and_unfinished_handshakes():
     list(client.events())
     with pytest.raises(ValueError, match="extensions"):
         StreamReader.after_handshake(client, BookTickerDecoder(SYMBOLS), TickRing(8))
+
+
+# --- client frames --------------------------------------------------------------------------
+
+
+def open_server() -> WSConnection:
+    """A wsproto server past the opening handshake, to read what a client sends."""
+    client, server = WSConnection(ConnectionType.CLIENT), WSConnection(ConnectionType.SERVER)
+    server.receive_data(client.send(Request(host="x", target="/ws-api/v3")))
+    next(server.events())
+    server.send(AcceptConnection())
+    return server
+
+
+@PROPERTY
+@given(st.text(max_size=70_000))
+@example("x" * 125)
+@example("x" * 126)
+@example("x" * 0xFFFF)
+@example("x" * 0x10000)
+def test_client_frames_are_read_by_wsproto_as_sent(text):
+    server = open_server()
+    server.receive_data(ClientFrameWriter().text(text.encode()))
+    (event,) = server.events()
+    assert isinstance(event, TextMessage) and event.data == text and event.message_finished
+
+
+def test_client_frames_are_masked_with_a_fresh_key_each():
+    writer = ClientFrameWriter()
+    frames = [writer.text(b"same") for _ in range(3000)]  # past one draw of keys
+    assert all(f[1] & 0x80 for f in frames)
+    keys = {f[2:6] for f in frames}
+    assert len(keys) > 2990  # 32-bit random keys: a handful of repeats at most

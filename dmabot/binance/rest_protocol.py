@@ -249,6 +249,8 @@ _TOO_MANY_ORDERS = -1015
 # (1 min), and the shortest ban (2 min).
 _DEFAULT_BACKOFF_NS = {_TOO_MANY_ORDERS: 10 * NS_PER_S, None: 60 * NS_PER_S}
 _DEFAULT_BAN_NS = 120 * NS_PER_S
+# WebSocket API replies count usage in `rateLimits` instead of headers.
+_WS_COUNTS = {RateLimitType.REQUEST_WEIGHT: "used_weight", RateLimitType.ORDERS: "order_count"}
 
 
 class RateLimitState:
@@ -327,17 +329,31 @@ class RateLimitState:
                 self._count(self.order_count, name[len(_ORDER_COUNT_PREFIX) :], value)
             elif name == b"retry-after" and value.isdigit():
                 retry_after_s = int(value)
+        if status in (418, 429):
+            self._limited(status, _error_code(body), None if retry_after_s is None else retry_after_s * NS_PER_S,
+                          now_ns)
+
+    def on_ws_api_reply(self, status: int, limits: Iterable[RateLimit], error_code: int | None,
+                        wait_ns: int | None, now_ns: int) -> None:
+        """Update from one WebSocket API reply: the ``count`` of each of its ``rateLimits``,
+        and a 429/418, whose wait the caller works out from ``retryAfter`` (an epoch time in
+        the venue's clock, where REST gives seconds)."""
+        for x in limits:
+            if x.count is not None and x.kind in _WS_COUNTS:
+                window = f"{x.interval_num}{x.interval.value[0].lower()}"  # as the headers name it: 1m, 10s
+                getattr(self, _WS_COUNTS[x.kind])[window] = x.count
+        if status in (418, 429):
+            self._limited(status, error_code, wait_ns, now_ns)
+
+    def _limited(self, status: int, error_code: int | None, wait_ns: int | None, now_ns: int) -> None:
         if status == 418:
             self.bans += 1
-            wait = _DEFAULT_BAN_NS if retry_after_s is None else retry_after_s * NS_PER_S
-            self._block(RateLimitStatus.BANNED, now_ns, now_ns + wait)
-        elif status == 429:
+            self._block(RateLimitStatus.BANNED, now_ns, now_ns + (_DEFAULT_BAN_NS if wait_ns is None else wait_ns))
+        else:
             self.backoffs += 1
-            if retry_after_s is None:
-                wait = _DEFAULT_BACKOFF_NS.get(_error_code(body), _DEFAULT_BACKOFF_NS[None])
-            else:
-                wait = retry_after_s * NS_PER_S
-            self._block(RateLimitStatus.BACKING_OFF, now_ns, now_ns + wait)
+            if wait_ns is None:
+                wait_ns = _DEFAULT_BACKOFF_NS.get(error_code, _DEFAULT_BACKOFF_NS[None])
+            self._block(RateLimitStatus.BACKING_OFF, now_ns, now_ns + wait_ns)
 
     def _block(self, status: RateLimitStatus, now_ns: int, until_ns: int) -> None:
         # A ban still running outranks a back-off, and no reply shortens a wait already set.

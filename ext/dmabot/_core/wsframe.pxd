@@ -35,3 +35,11 @@ cdef struct FrameScan:
 cdef FrameStop read_frames_c(const unsigned char* data, Py_ssize_t n, Py_ssize_t start,
                              bint message_open, BookTickerDecoder decoder, TickRing ring,
                              int64_t ts, FrameScan* scan) except? MASKED
+
+
+cdef class ClientFrameWriter:
+    cdef bytes _keys        # os.urandom output, 4 bytes per masking key
+    cdef int _next_key      # index of the next unused key in _keys
+    cpdef bytes text(self, bytes payload)
+    cdef bytes _frame(self, unsigned char first_byte, bytes payload)
+    cdef const unsigned char* _take_key(self)

@@ -24,3 +24,6 @@ def read_frames(
     start: int = 0,
     message_open: bool = False,
 ) -> tuple[FrameStop, int, int, int]: ...
+
+class ClientFrameWriter:
+    def text(self, payload: bytes) -> bytes: ...

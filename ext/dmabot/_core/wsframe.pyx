@@ -1,4 +1,7 @@
-"""Fast reader of server-to-client WebSocket data frames (see wsframe.pxd)."""
+"""Fast reader of server-to-client WebSocket data frames, and writer of client ones (see
+wsframe.pxd)."""
+import os
+
 from libc.stdint cimport int64_t, uint64_t
 
 from dmabot._core.decode cimport BookTickerDecoder, NOT_BOOK_TICKER
@@ -127,3 +130,65 @@ def read_frames(const unsigned char[::1] data not None, BookTickerDecoder decode
     cdef FrameStop stop = read_frames_c(&data[0], n, start, message_open, decoder, ring, ts,
                                         &scan)
     return stop, scan.consumed, scan.frame_end, scan.payload_start
+
+
+cdef extern from "Python.h":
+    object PyBytes_FromStringAndSize(const char* v, Py_ssize_t n)
+    char* PyBytes_AS_STRING(object o)
+
+
+# Masking keys are drawn from os.urandom this many at a time: RFC 6455 5.3 wants each frame's
+# key from a strong entropy source, and one getrandom call per 1024 frames keeps that off the
+# hot path.
+cdef enum:
+    KEYS_PER_DRAW = 1024
+
+
+cdef class ClientFrameWriter:
+    """Client-to-server WebSocket data frames (RFC 6455 5.2), masked with a fresh key each.
+
+    wsproto builds the same frames through several Python objects per call; an order frame
+    is on the hot path, so here it is one allocation and one pass over the payload.
+    """
+
+    def __cinit__(self):
+        self._keys = b""
+        self._next_key = KEYS_PER_DRAW
+
+    cpdef bytes text(self, bytes payload):
+        """One final text frame carrying `payload` (UTF-8 JSON: the caller's to guarantee)."""
+        return self._frame(0x81, payload)
+
+    cdef bytes _frame(self, unsigned char first_byte, bytes payload):
+        cdef Py_ssize_t n = len(payload)
+        cdef Py_ssize_t header_len = 2 if n <= 125 else (4 if n <= 0xFFFF else 10)
+        frame = PyBytes_FromStringAndSize(NULL, header_len + 4 + n)
+        cdef unsigned char* out = <unsigned char*>PyBytes_AS_STRING(frame)
+        cdef const unsigned char* src = <const unsigned char*>PyBytes_AS_STRING(payload)
+        cdef int i
+        out[0] = first_byte
+        if n <= 125:
+            out[1] = 0x80 | <unsigned char>n
+        elif n <= 0xFFFF:
+            out[1] = 0x80 | 126
+            out[2] = <unsigned char>(n >> 8)
+            out[3] = <unsigned char>n
+        else:
+            out[1] = 0x80 | 127
+            for i in range(8):
+                out[2 + i] = <unsigned char>((<uint64_t>n) >> (56 - 8 * i))
+        cdef const unsigned char* key = self._take_key()
+        cdef unsigned char* masked = out + header_len + 4
+        cdef Py_ssize_t j
+        for i in range(4):
+            out[header_len + i] = key[i]
+        for j in range(n):
+            masked[j] = src[j] ^ key[j & 3]
+        return frame
+
+    cdef const unsigned char* _take_key(self):
+        if self._next_key == KEYS_PER_DRAW:
+            self._keys = os.urandom(4 * KEYS_PER_DRAW)
+            self._next_key = 0
+        self._next_key += 1
+        return <const unsigned char*>PyBytes_AS_STRING(self._keys) + 4 * (self._next_key - 1)
