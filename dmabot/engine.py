@@ -235,10 +235,11 @@ class Engine:
             f"unrealized_pnl={sum(pos['unrealized'] for _, _, pos in rows):.6f} "
             f"fees={sum(pos['fees'] for _, _, pos in rows):.6f} ring_dropped={p.ring.dropped}"
         ]
+        # One final line per symbol and venue, traded or not: a reader (or a script) finds every
+        # row it configured, and a zero line says "nothing happened" rather than "not logged".
         for symbol, venue, pos in rows:
-            if pos["fills"]:
-                lines.append(
-                    f"position symbol={symbol} venue={venue} qty={pos['qty']:.8g} "
-                    f"avg_price={pos['avg_px']:.8g} realized_pnl={pos['realized']:.6f} "
-                    f"unrealized_pnl={pos['unrealized']:.6f} fees={pos['fees']:.6f} fills={pos['fills']}")
+            lines.append(
+                f"position symbol={symbol} venue={venue} qty={pos['qty']:.8g} "
+                f"avg_price={pos['avg_px']:.8g} realized_pnl={pos['realized']:.6f} "
+                f"unrealized_pnl={pos['unrealized']:.6f} fees={pos['fees']:.6f} fills={pos['fills']}")
         return lines
