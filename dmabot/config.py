@@ -252,6 +252,9 @@ KEYS: tuple[Key, ...] = (
     Key("CONFIRM_MAINNET", _yes_no, "no", "must be yes to trade on binance_mainnet"),
     Key("BINANCE_ORDER_RESP_TYPE", _choice("full", "result", "ack"), "full",
         "newOrderRespType: full (fills ride on the reply), result, or ack (fills from the user data stream)"),
+    Key("BINANCE_FEE_BPS", _number(-100.0, 1000.0), "10",
+        "router: fee of the binance venue, bps (taker 0.1% without BNB)"),
+    Key("BINANCE_LATENCY_MS", _number(0.0, 60_000.0), "50", "router: latency of the binance venue, ms"),
     Key("CANCEL_ON_EXIT", _yes_no, "yes", "at SIGINT/SIGTERM, cancel the open orders of every symbol on a "
         "live venue before exiting"),
 )

@@ -46,10 +46,6 @@ def build_workers(cfg: Config) -> list[list]:
     return [[make[s](w) for w in range(cfg.strategy_workers)] for s in cfg.strategies]
 
 
-# The router scores the one Binance venue too; with nothing to choose between, these only
-# need to be plausible: a taker fee of 0.1% and a round trip to Tokyo from far away.
-BINANCE_FEE_BPS = 10.0
-BINANCE_LATENCY_MS = 50.0
 # How long a shutdown waits for replies to orders already sent.
 DRAIN_S = 2.0
 
@@ -58,7 +54,9 @@ def venue_specs(cfg: Config) -> tuple[VenueSpec, ...]:
     """The venues orders are routed across: the mock venues, or Binance alone."""
     if cfg.venue_mode is Mode.MOCK:
         return cfg.mock_venues
-    return (VenueSpec(VENUE_NAME, BINANCE_LATENCY_MS, BINANCE_FEE_BPS),)
+    # Scored like a mock venue (BINANCE_FEE_BPS, BINANCE_LATENCY_MS): alone, it only matters
+    # once the router weighs it against others.
+    return (VenueSpec(VENUE_NAME, cfg.binance_latency_ms, cfg.binance_fee_bps),)
 
 
 def build_pipeline(cfg: Config, record: bool) -> Pipeline:

@@ -74,6 +74,10 @@ def test_every_preset_loads_and_every_key_is_known_and_commented(preset, mode):
     ({"SYMBOLS": "BTCUSDT,ETHUSDT", "MOCK_START_PRICES": "1"}, "MOCK_START_PRICES has 1 prices for 2 SYMBOLS"),
     ({"SYMBOLS": "BTCUSDT", "ROUTER_SPLIT": "3"}, "ROUTER_SPLIT=3 exceeds the 2 MOCK_VENUES"),
     ({"MAX_QPS": "1"}, "SYMBOLS is required"),
+    ({"SYMBOLS": "BTCUSDT", "BINANCE_FEE_BPS": "lots"},
+     "BINANCE_FEE_BPS='lots' is not valid: expected a finite number"),
+    ({"SYMBOLS": "BTCUSDT", "BINANCE_LATENCY_MS": "-1"},
+     "BINANCE_LATENCY_MS='-1' is not valid: expected a finite number >= 0"),
 ])
 def test_bad_values_name_the_key(env, message):
     with pytest.raises(ConfigError) as err:
@@ -104,3 +108,13 @@ def test_every_key_is_documented_in_the_readme():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [k.name for k in KEYS if f"`{k.name}`" not in readme]
     assert not missing
+
+
+def test_router_costs_of_the_binance_venue_are_keys():
+    from dmabot.config import MockVenue
+    from dmabot.engine import venue_specs
+
+    live = {"SYMBOLS": "BTCUSDT", "VENUE_MODE": "binance_sandbox", "BINANCE_API_KEY": "k", "BINANCE_API_SECRET": "s"}
+    assert venue_specs(load_config(None, live)) == (MockVenue("binance", 50.0, 10.0),)
+    tuned = load_config(None, dict(live, BINANCE_FEE_BPS="7.5", BINANCE_LATENCY_MS="3"))
+    assert venue_specs(tuned) == (MockVenue("binance", 3.0, 7.5),)
