@@ -237,6 +237,34 @@ def test_duplicate_client_order_id_only_while_open_and_unknown_orders() -> None:
     assert w.balance("BTC") == ("1.00000000", "0.00000000")
 
 
+def test_deposit_and_withdrawal_publish_balance_update_then_the_position() -> None:
+    w = World()
+    w.events.clear()
+    assert w.venue.balance_update({"asset": "USDT", "delta": "500"}, NOW + 5) == {
+        "asset": "USDT", "free": "100500.00000000", "locked": "0.00000000"}
+    update, position = w.events
+    assert list(update) == list(sample("user_data/balance_update.json")["event"])
+    assert update == {"e": "balanceUpdate", "E": NOW + 5, "a": "USDT", "d": "500.00000000", "T": NOW + 5}
+    assert (position["e"], position["u"]) == ("outboundAccountPosition", NOW + 5)
+    assert position["B"] == [{"a": "USDT", "f": "100500.00000000", "l": "0.00000000"}]
+    w.venue.balance_update({"asset": "BNB", "delta": "-0"}, NOW + 6)     # an asset new to the account
+    w.venue.balance_update({"asset": "BTC", "delta": "-0.25"}, NOW + 7)
+    assert w.events[-2]["d"] == "-0.25000000" and w.balance("BTC") == ("0.75000000", "0.00000000")
+    assert w.balance("BNB") == ("0.00000000", "0.00000000")
+    assert error_of(w.venue.balance_update, {"asset": "BTC", "delta": "-0.75000001"}, NOW)["code"] == -2010
+    assert error_of(w.venue.balance_update, {"asset": "btc", "delta": "1"}, NOW)["code"] == -1102
+    assert error_of(w.venue.balance_update, {"asset": "BTC", "delta": "0.000000001"}, NOW)["code"] == -1102
+
+
+def test_every_balance_change_moves_the_account_update_time() -> None:
+    # a lock too: the snapshot's updateTime and the events' u must order them against each other
+    w = World()
+    w.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001", price="90000")
+    assert w.venue.account({}, NOW)["updateTime"] == NOW == w.events[-1]["u"]
+    w.venue.cancel_open_orders({"symbol": "BTCUSDT"}, NOW + 3)
+    assert w.venue.account({}, NOW)["updateTime"] == NOW + 3 == w.events[-1]["u"]
+
+
 # -- REST with plain bytes -----------------------------------------------------------------
 
 

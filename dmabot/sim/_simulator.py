@@ -139,7 +139,7 @@ class Simulator:
             FaultAction.LOSE_REPLY: lambda: _zero(rest.queue_reply_fault(fault)),
             FaultAction.HTTP_5XX: lambda: _zero(rest.queue_reply_fault(fault)),
             FaultAction.FORCE_1021: lambda: _zero(rest.force_1021(fault.count)),
-            FaultAction.FORCE_429: lambda: _zero(rest.force_429(fault.count)),
+            FaultAction.FORCE_429: lambda: _zero(rest.force_429(fault.count, fault.retry_after_s)),
             FaultAction.FORCE_418: lambda: _zero(rest.force_418(self.now_ms(), fault.seconds)),
         }
         log.info("fault %s", fault)
