@@ -34,10 +34,13 @@ from urllib.parse import urlsplit
 
 from dmabot._core.pipeline import Pipeline
 from dmabot._core.types import ExecReport, ExecStatus, Order
+from dmabot.binance.balances import BalanceBook
 from dmabot.binance.client_order_id import ClientOrderIdFactory
 from dmabot.binance.clock import ClockState, RetryDecision, ServerClock, parse_server_time
 from dmabot.binance.events import (
+    AccountPosition,
     ApiError,
+    BalanceUpdate,
     ErrorCode,
     ExecutionReport,
     OrderType,
@@ -47,6 +50,7 @@ from dmabot.binance.events import (
     TimeInForce,
     UserEvent,
     is_error_body,
+    parse_account,
     parse_api_error,
     parse_cancel_open_orders,
     parse_my_trades,
@@ -102,6 +106,7 @@ class RequestKind(enum.Enum):
     CANCEL_ALL = "cancel_all"
     GAP_TRADES = "gap_trades"      # reconciliation: myTrades since the last trade id seen
     GAP_ORDERS = "gap_orders"      # reconciliation: openOrders
+    ACCOUNT = "account"            # balances: at start and in each reconciliation
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +217,7 @@ class BinanceGateway:
         self._last_order_sent_ns = -SLOW_DOWN_GAP_NS
         # Highest trade id applied per symbol: after an outage, myTrades from there closes the gap.
         self._last_trade_id: dict[str, int] = {}
+        self.balances = BalanceBook()
         if settings.ws_api_url:
             self.user_stream = UserDataStream(
                 reactor, settings.ws_api_url, settings.credentials,
@@ -427,7 +433,7 @@ class BinanceGateway:
         (queries are asked again by the housekeeping, reconciliation right after the sync)."""
         log.warning("%s %s rejected with -1021: resyncing the clock", tag.kind.value, tag.key)
         self._querying.discard(tag.key)
-        if tag.kind in (RequestKind.GAP_TRADES, RequestKind.GAP_ORDERS):
+        if tag.kind in (RequestKind.GAP_TRADES, RequestKind.GAP_ORDERS, RequestKind.ACCOUNT):
             self._reconcile_after_sync = True
         self._request_time()
 
@@ -540,6 +546,7 @@ class BinanceGateway:
             else:
                 self._ready_once = True
                 self._learn_last_trade_ids()
+                self._request_account()
             self._resolve_unknown()
 
     def _on_user_subscribed(self) -> None:
@@ -571,6 +578,7 @@ class BinanceGateway:
                 self._submit(Tag(RequestKind.GAP_TRADES, symbol), wire, now)
             wire = self.requests.open_orders(symbol, self.clock.timestamp_ms(now))
             self._submit(Tag(RequestKind.GAP_ORDERS, symbol), wire, now)
+        self._request_account()
         self._resolve_unknown()
 
     def _on_gap_trades(self, tag: Tag, r: Response) -> None:
@@ -598,15 +606,31 @@ class BinanceGateway:
         for state in parse_open_orders(r.json()):
             self._report(self.registry.on_order_state(state, now))
 
+    def _request_account(self) -> None:
+        """The balances as a snapshot; the user data stream keeps them current in between."""
+        now = self.reactor.now()
+        self._submit(Tag(RequestKind.ACCOUNT, "balances"), self.requests.account(self.clock.timestamp_ms(now)), now)
+
+    def _on_account(self, tag: Tag, r: Response) -> None:
+        if r.status != 200:
+            log.warning("account balances request failed status=%d body=%s", r.status, r.body[:200])
+            return
+        self.balances.on_account(parse_account(r.json()))
+
     def _on_gap_failed(self, tag: Tag, f: RequestFailed) -> None:
         log.warning("reconciliation request for %s got no answer (%s): it runs again after the "
                     "next reconnect", tag.key, f.reason.name)
 
     def _on_user_event(self, event: UserEvent) -> None:
         """Order updates from the user data stream: the same facts as REST replies, applied
-        once each (the registry is idempotent by orderId and tradeId)."""
+        once each (the registry is idempotent by orderId and tradeId); balance changes go to
+        the balance book."""
         if isinstance(event, ExecutionReport) and self.registry is not None:
             self._report(self.registry.on_execution_report(event, self.reactor.now()))
+        elif isinstance(event, AccountPosition):
+            self.balances.on_account_position(event)
+        elif isinstance(event, BalanceUpdate):
+            self.balances.on_balance_update(event)
 
     # -- orders: replies ---------------------------------------------------------------------
     def _on_order(self, tag: Tag, r: Response) -> None:
@@ -754,6 +778,7 @@ _ON_RESPONSE: dict[RequestKind, Callable[[BinanceGateway, Tag, Response], None]]
     RequestKind.CANCEL_ALL: BinanceGateway._on_cancel_all,
     RequestKind.GAP_TRADES: BinanceGateway._on_gap_trades,
     RequestKind.GAP_ORDERS: BinanceGateway._on_gap_orders,
+    RequestKind.ACCOUNT: BinanceGateway._on_account,
 }
 _ON_FAILURE: dict[RequestKind, Callable[[BinanceGateway, Tag, RequestFailed], None]] = {
     RequestKind.TIME: BinanceGateway._on_time_failed,
@@ -764,6 +789,7 @@ _ON_FAILURE: dict[RequestKind, Callable[[BinanceGateway, Tag, RequestFailed], No
     RequestKind.CANCEL_ALL: BinanceGateway._on_cancel_all_failed,
     RequestKind.GAP_TRADES: BinanceGateway._on_gap_failed,
     RequestKind.GAP_ORDERS: BinanceGateway._on_gap_failed,
+    RequestKind.ACCOUNT: BinanceGateway._on_gap_failed,
 }
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import pathlib
+from decimal import Decimal
 from urllib.parse import parse_qs
 
 import pytest
 
 from dmabot._core.types import ExecStatus, Order, Side
+from dmabot.binance.events import parse_ws_api_message
 from dmabot.binance.signing import Credentials
 from dmabot.config import ConfigError, parse_config
 from dmabot.gateway_binance import BinanceGateway, GatewaySettings, GatewayState, _RestProtocol, rest_target
@@ -101,10 +103,15 @@ class Harness:
         self.answer_reconciliation()
 
     def answer_reconciliation(self) -> None:
-        """Ready (first time or after a reconnect) asks myTrades/openOrders per symbol: no trades."""
-        while (self.gw.rest is not None and self.gw.rest.in_flight is not None
-               and self.written[-1].startswith((b"GET /api/v3/myTrades?", b"GET /api/v3/openOrders?"))):
-            self.reply(200, [])
+        """Ready (first time or after a reconnect) asks myTrades/openOrders per symbol (no trades)
+        and the account's balances (the sample's)."""
+        while self.gw.rest is not None and self.gw.rest.in_flight is not None:
+            if self.written[-1].startswith((b"GET /api/v3/myTrades?", b"GET /api/v3/openOrders?")):
+                self.reply(200, [])
+            elif self.written[-1].startswith(b"GET /api/v3/account?omitZeroBalances=true&"):
+                self.reply(200, load("account.json"))
+            else:
+                break
 
     def submit(self, side: Side, px: float, qty: float, order_id: int = 1) -> Order:
         order = Order(order_id, order_id, self.reactor.now(), BTC, 0, 0, 0, side, px, qty)
@@ -338,3 +345,29 @@ def test_exchange_info_without_a_symbol_fails_naming_it(h):
     h.reply(200, {"serverTime": SERVER_MS})
     h.reply(200, info)
     assert h.gw.state is GatewayState.FAILED and "SYMBOLS: ETHUSDT not listed" in fatal[0]
+
+
+def user_event(name: str):
+    return parse_ws_api_message(json.loads((DATA.parent / "user_data" / name).read_text()))
+
+
+def test_balances_come_from_the_account_then_from_user_events(h):
+    h.sync()
+    balances = {b.asset: (b.free, b.locked) for b in h.gw.balances.balances()}
+    assert balances["USDT"] == (Decimal("8913.39745"), Decimal("109.5")) and len(balances) == 3
+    h.gw._on_user_event(user_event("outbound_account_position.json"))
+    h.gw._on_user_event(user_event("balance_update.json"))
+    assert {b.asset: b.free for b in h.gw.balances.balances()}["USDT"] == Decimal("8783.39745")
+    # after a reconnect the reconciliation asks for a snapshot again
+    h.protocol.connection_lost(None)
+    h.reactor.advance_to(T0 + 1_000_000_000)
+    h.reply(200, {"serverTime": SERVER_MS})
+    asked = []
+    while h.gw.rest.in_flight is not None:
+        asked.append(h.written[-1].split(b"?")[0])
+        newer = dict(load("account.json"), updateTime=1795858400000,
+                     balances=[{"asset": "USDT", "free": "9000.00000000", "locked": "0.00000000"}])
+        h.reply(200, newer if asked[-1] == b"GET /api/v3/account" else [])
+    assert asked.count(b"GET /api/v3/account") == 1
+    assert {b.asset: (b.free, b.locked) for b in h.gw.balances.balances()} == {
+        "BTC": (0, 0), "ETH": (0, 0), "USDT": (Decimal(9000), 0)}
