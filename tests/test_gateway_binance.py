@@ -371,3 +371,60 @@ def test_balances_come_from_the_account_then_from_user_events(h):
     assert asked.count(b"GET /api/v3/account") == 1
     assert {b.asset: (b.free, b.locked) for b in h.gw.balances.balances()} == {
         "BTC": (0, 0), "ETH": (0, 0), "USDT": (Decimal(9000), 0)}
+
+
+def test_429_stops_every_request_until_retry_after_and_says_so_once(h, caplog):
+    caplog.set_level("INFO")
+    h.sync()
+    h.submit(Side.BUY, 91250.0, 0.002)
+    h.protocol.data_received(http(429, {"code": -1003, "msg": "Too much request weight used"}, (("Retry-After", "3"),)))
+    assert h.pipeline.statuses() == ["REJECTED"] and h.gw.venue_rejections == 1
+    sent = len(h.written)
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=2)
+    h.gw._on_user_subscribed(), h.gw._on_user_subscribed()      # a resubscription asks to reconcile
+    h.reactor.advance_to(h.reactor.now() + 2_900_000_000)     # housekeeping, queries, resyncs: all wait
+    assert len(h.written) == sent and h.gw.local_rejections == {"rate_limited": 1}
+    assert caplog.text.count("rate limit hit (HTTP 429): no requests for 3 s (Retry-After)") == 1
+    h.reactor.advance_to(h.reactor.now() + 200_000_000)       # the wait is over: the reconciliation runs
+    assert "rate-limit wait over: order entry resumes" in caplog.text
+    assert h.written[-1].startswith(b"GET /api/v3/myTrades?symbol=BTCUSDT&")
+    h.answer_reconciliation()
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=3)
+    assert h.written[-1].startswith(b"POST /api/v3/order ")
+
+
+def test_418_is_one_error_line_and_a_halt_until_the_ban_lifts(h, caplog):
+    h.sync()
+    h.submit(Side.BUY, 91250.0, 0.002)
+    h.protocol.data_received(http(418, {"code": -1003, "msg": "Way too much request weight used; IP banned"},
+                                  (("Retry-After", "120"),)))
+    sent = len(h.written)
+    for i in range(2, 6):                                      # orders keep coming, for two minutes
+        h.reactor.advance_to(h.reactor.now() + 25_000_000_000)
+        h.submit(Side.BUY, 91250.0, 0.002, order_id=i)
+    assert h.gw.local_rejections == {"rate_limited": 4} and h.gw.ready
+    assert len(h.written) == sent                              # nor a clock resync, though one fell due
+    assert h.gw.cancel_open_orders() == 0                      # not even the cancels at exit
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == [
+        "binance banned this IP (HTTP 418): no requests, no orders for 120 s",
+        "cannot cancel open orders at exit: binance asked for no requests for 20 s more (HTTP 429/418): "
+        "check the account"]
+    h.reactor.advance_to(h.reactor.now() + 20_000_000_000)
+    h.sync()                                                   # the clock resync that fell due meanwhile
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=6)
+    assert h.written[-1].startswith(b"POST /api/v3/order ")
+
+
+def test_a_reconciliation_refused_with_429_runs_again_after_the_wait(h):
+    h.sync()
+    h.gw._on_user_subscribed(), h.gw._on_user_subscribed()
+    assert h.written[-1].startswith(b"GET /api/v3/myTrades?symbol=BTCUSDT&")
+    h.protocol.data_received(http(429, {"code": -1003, "msg": "Too much request weight used"}, (("Retry-After", "1"),)))
+    assert h.gw.rest.in_flight is None          # the rest of it was not written into the wait
+    h.reactor.advance_to(h.reactor.now() + 1_100_000_000)
+    assert h.written[-1].startswith(b"GET /api/v3/myTrades?symbol=BTCUSDT&")
+    h.answer_reconciliation()
+    assert [w.split(b"?")[0] for w in h.written[-5:]] == [
+        b"GET /api/v3/myTrades", b"GET /api/v3/openOrders", b"GET /api/v3/myTrades", b"GET /api/v3/openOrders",
+        b"GET /api/v3/account"]
