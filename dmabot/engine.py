@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Iterator
 
 from dmabot._core.mockfeed import MockFeed
@@ -57,6 +58,28 @@ def venue_specs(cfg: Config) -> tuple[VenueSpec, ...]:
     # Scored like a mock venue (BINANCE_FEE_BPS, BINANCE_LATENCY_MS): alone, it only matters
     # once the router weighs it against others.
     return (VenueSpec(VENUE_NAME, cfg.binance_latency_ms, cfg.binance_fee_bps),)
+
+
+def binance_credentials(cfg: Config) -> Credentials:
+    """BINANCE_API_KEY with its Ed25519 key (BINANCE_PRIVATE_KEY_FILE) or its HMAC secret.
+
+    Errors name the key and never carry the file's contents: a PEM that fails to parse is
+    described, not quoted (`Credentials.ed25519` keeps the key bytes out of its messages).
+    """
+    path = cfg.binance_private_key_file
+    if not path:
+        try:
+            return Credentials(cfg.binance_api_key, cfg.binance_api_secret)
+        except ValueError as exc:
+            raise ConfigError(f"BINANCE_API_KEY/BINANCE_API_SECRET are not valid: {exc}") from None
+    try:
+        pem = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"BINANCE_PRIVATE_KEY_FILE={path!r} cannot be read: {exc.strerror}") from None
+    try:
+        return Credentials.ed25519(cfg.binance_api_key, pem)
+    except ValueError as exc:
+        raise ConfigError(f"BINANCE_PRIVATE_KEY_FILE={path!r} is not valid: {exc}") from None
 
 
 def build_pipeline(cfg: Config, record: bool) -> Pipeline:
@@ -119,11 +142,7 @@ class Engine:
         if cfg.venue_mode is Mode.MOCK:
             return [MockVenue(self.reactor, self.pipeline, i, v.name, v.latency_ms, v.fee_bps)
                     for i, v in enumerate(cfg.mock_venues)]
-        try:
-            credentials = Credentials(cfg.binance_api_key, cfg.binance_api_secret)
-        except ValueError as exc:
-            raise ConfigError(f"BINANCE_API_KEY/BINANCE_API_SECRET are not valid: {exc}") from None
-        settings = GatewaySettings(cfg.binance_rest_url, cfg.binance_ca_file or None, credentials,
+        settings = GatewaySettings(cfg.binance_rest_url, cfg.binance_ca_file or None, binance_credentials(cfg),
                                    cfg.binance_recv_window, ws_api_url=cfg.binance_ws_api_url,
                                    order_resp_type=RespType(cfg.binance_order_resp_type.upper()))
         # The session start keeps this run's client order ids apart from earlier runs'.

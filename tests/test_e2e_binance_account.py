@@ -1,5 +1,6 @@
 """The account end to end, the engine (VENUE_MODE=binance_sandbox) against the simulator: the
-balance metrics end equal to what the simulator's account says."""
+balance metrics end equal to what the simulator's account says, and an Ed25519 key signs
+for it instead of an HMAC secret."""
 from __future__ import annotations
 
 import re
@@ -7,7 +8,9 @@ import shutil
 import subprocess
 
 import pytest
-from _binance_venue import SimVenue, engines, filled
+from _binance_venue import KEY, SimVenue, assert_positions_match_the_account, engines, filled
+
+from dmabot.binance.signing import Credentials
 
 
 @pytest.fixture
@@ -48,5 +51,32 @@ def test_balance_metrics_end_equal_to_the_simulators_account(tmp_path, engine_fa
                                input=engine.page().encode(), capture_output=True, timeout=30)
         assert check.returncode == 0, check.stdout + check.stderr
         engine.stop()
+    finally:
+        sim.stop()
+
+
+def test_an_ed25519_key_signs_orders_and_the_user_data_stream(tmp_path, engine_factory):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    (tmp_path / "ed25519.pem").write_bytes(private)
+    (tmp_path / "ed25519.pub.pem").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    # the simulator holds only the public key, as Binance does
+    sim = SimVenue(tmp_path, key_args=("--api-public-key-file", str(tmp_path / "ed25519.pub.pem")),
+                   credentials=Credentials.ed25519(KEY, private))
+    try:
+        engine = engine_factory(sim, BINANCE_API_SECRET="", BINANCE_PRIVATE_KEY_FILE=str(tmp_path / "ed25519.pem"))
+        engine.wait(lambda m: m.get("binance_user_stream_subscribed{venue=binance}") == 1, "the user data stream")
+        engine.wait(lambda m: filled(m) >= 2 and m.get("binance_user_stream_events_total{venue=binance}", 0) >= 4,
+                    "fills, on the REST replies and as user data events", 30)
+        log = engine.stop()
+        assert "binance_private_key_file=" in log and "-1022" not in log
+        body = b"".join(private.splitlines()[1:-1]).decode()
+        assert body not in log and body[:16] not in log
+        assert assert_positions_match_the_account(sim, log) >= 2
     finally:
         sim.stop()
