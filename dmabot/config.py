@@ -239,6 +239,8 @@ KEYS: tuple[Key, ...] = (
     Key("LOG_LEVEL", _log_level, "info", "error, warn, info, debug (RUST_LOG is an alias)"),
     Key("BINANCE_API_KEY", _text, "", "Binance API key", secret=True),
     Key("BINANCE_API_SECRET", _text, "", "Binance API secret (HMAC)", secret=True),
+    Key("BINANCE_PRIVATE_KEY_FILE", _text, "", "Ed25519 private key (PKCS#8 PEM file) of BINANCE_API_KEY; "
+        "signs instead of BINANCE_API_SECRET"),
     Key("BINANCE_WS_URL", _text, "", "Binance stream base URL ending in /ws (default: the FEED_MODE's host)"),
     Key("BINANCE_STREAM_FORM", _choice("combined", "raw"), "combined",
         "combined: one /stream?streams=... connection; raw: /ws/<stream> plus SUBSCRIBE"),
@@ -254,6 +256,9 @@ KEYS: tuple[Key, ...] = (
         "newOrderRespType: full (fills ride on the reply), result, or ack (fills from the user data stream)"),
     Key("ORDER_TRANSPORT", _choice("rest", "ws_api"), "rest",
         "how orders reach Binance: rest (POST /api/v3/order) or ws_api (order.place on BINANCE_WS_API_URL)"),
+    Key("BINANCE_FEE_BPS", _number(-100.0, 1000.0), "10",
+        "router: fee of the binance venue, bps (taker 0.1% without BNB)"),
+    Key("BINANCE_LATENCY_MS", _number(0.0, 60_000.0), "50", "router: latency of the binance venue, ms"),
     Key("CANCEL_ON_EXIT", _yes_no, "yes", "at SIGINT/SIGTERM, cancel the open orders of every symbol on a "
         "live venue before exiting"),
 )
@@ -378,6 +383,9 @@ def parse_config(raw: Mapping[str, str], source: str = "") -> Config:
 
 def _check_together(v: dict[str, Any], raw: Mapping[str, str]) -> None:
     """Rules that involve several keys."""
+    if v["BINANCE_API_SECRET"] and v["BINANCE_PRIVATE_KEY_FILE"]:
+        raise ConfigError("BINANCE_API_SECRET and BINANCE_PRIVATE_KEY_FILE are both set: an API key signs with "
+                          "one of them (an HMAC secret or an Ed25519 private key); unset the other")
     if v["PX_MIN"] >= v["PX_MAX"]:
         raise ConfigError(f"PX_MIN={v['PX_MIN']:g} must be below PX_MAX={v['PX_MAX']:g}")
     if v["MA_FAST"] >= v["MA_SLOW"]:
@@ -410,9 +418,11 @@ def _check_binance_venue(v: dict[str, Any], raw: Mapping[str, str]) -> None:
             if not raw.get(name, "").strip():
                 raise ConfigError(f"{name} must be given explicitly with VENUE_MODE=binance_mainnet "
                                   "(its default is for paper trading)")
-    for name in ("BINANCE_API_KEY", "BINANCE_API_SECRET"):
-        if not v[name]:
-            raise ConfigError(f"{name} is required with VENUE_MODE={mode.value}")
+    if not v["BINANCE_API_KEY"]:
+        raise ConfigError(f"BINANCE_API_KEY is required with VENUE_MODE={mode.value}")
+    if not (v["BINANCE_API_SECRET"] or v["BINANCE_PRIVATE_KEY_FILE"]):
+        raise ConfigError(f"BINANCE_API_SECRET (HMAC) or BINANCE_PRIVATE_KEY_FILE (Ed25519) is required with "
+                          f"VENUE_MODE={mode.value}")
     if not v["BINANCE_REST_URL"]:
         v["BINANCE_REST_URL"] = DEFAULT_REST_URLS[mode]
     if not v["BINANCE_WS_API_URL"]:

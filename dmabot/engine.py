@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Iterator
 
 from dmabot._core.mockfeed import MockFeed
@@ -52,10 +53,6 @@ def build_workers(cfg: Config) -> list[list]:
     return [[make[s](w) for w in range(cfg.strategy_workers)] for s in cfg.strategies]
 
 
-# The router scores the one Binance venue too; with nothing to choose between, these only
-# need to be plausible: a taker fee of 0.1% and a round trip to Tokyo from far away.
-BINANCE_FEE_BPS = 10.0
-BINANCE_LATENCY_MS = 50.0
 # How long a shutdown waits for replies to orders already sent.
 DRAIN_S = 2.0
 
@@ -64,7 +61,31 @@ def venue_specs(cfg: Config) -> tuple[VenueSpec, ...]:
     """The venues orders are routed across: the mock venues, or Binance alone."""
     if cfg.venue_mode is Mode.MOCK:
         return cfg.mock_venues
-    return (VenueSpec(VENUE_NAME, BINANCE_LATENCY_MS, BINANCE_FEE_BPS),)
+    # Scored like a mock venue (BINANCE_FEE_BPS, BINANCE_LATENCY_MS): alone, it only matters
+    # once the router weighs it against others.
+    return (VenueSpec(VENUE_NAME, cfg.binance_latency_ms, cfg.binance_fee_bps),)
+
+
+def binance_credentials(cfg: Config) -> Credentials:
+    """BINANCE_API_KEY with its Ed25519 key (BINANCE_PRIVATE_KEY_FILE) or its HMAC secret.
+
+    Errors name the key and never carry the file's contents: a PEM that fails to parse is
+    described, not quoted (`Credentials.ed25519` keeps the key bytes out of its messages).
+    """
+    path = cfg.binance_private_key_file
+    if not path:
+        try:
+            return Credentials(cfg.binance_api_key, cfg.binance_api_secret)
+        except ValueError as exc:
+            raise ConfigError(f"BINANCE_API_KEY/BINANCE_API_SECRET are not valid: {exc}") from None
+    try:
+        pem = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"BINANCE_PRIVATE_KEY_FILE={path!r} cannot be read: {exc.strerror}") from None
+    try:
+        return Credentials.ed25519(cfg.binance_api_key, pem)
+    except ValueError as exc:
+        raise ConfigError(f"BINANCE_PRIVATE_KEY_FILE={path!r} is not valid: {exc}") from None
 
 
 def build_pipeline(cfg: Config, record: bool) -> Pipeline:
@@ -127,11 +148,7 @@ class Engine:
         if cfg.venue_mode is Mode.MOCK:
             return [MockVenue(self.reactor, self.pipeline, i, v.name, v.latency_ms, v.fee_bps)
                     for i, v in enumerate(cfg.mock_venues)]
-        try:
-            credentials = Credentials(cfg.binance_api_key, cfg.binance_api_secret)
-        except ValueError as exc:
-            raise ConfigError(f"BINANCE_API_KEY/BINANCE_API_SECRET are not valid: {exc}") from None
-        settings = GatewaySettings(cfg.binance_rest_url, cfg.binance_ca_file or None, credentials,
+        settings = GatewaySettings(cfg.binance_rest_url, cfg.binance_ca_file or None, binance_credentials(cfg),
                                    cfg.binance_recv_window, ws_api_url=cfg.binance_ws_api_url,
                                    order_resp_type=RespType(cfg.binance_order_resp_type.upper()),
                                    order_transport=OrderTransport(cfg.order_transport))
@@ -242,10 +259,11 @@ class Engine:
             f"unrealized_pnl={sum(pos['unrealized'] for _, _, pos in rows):.6f} "
             f"fees={sum(pos['fees'] for _, _, pos in rows):.6f} ring_dropped={p.ring.dropped}"
         ]
+        # One final line per symbol and venue, traded or not: a reader (or a script) finds every
+        # row it configured, and a zero line says "nothing happened" rather than "not logged".
         for symbol, venue, pos in rows:
-            if pos["fills"]:
-                lines.append(
-                    f"position symbol={symbol} venue={venue} qty={pos['qty']:.8g} "
-                    f"avg_price={pos['avg_px']:.8g} realized_pnl={pos['realized']:.6f} "
-                    f"unrealized_pnl={pos['unrealized']:.6f} fees={pos['fees']:.6f} fills={pos['fills']}")
+            lines.append(
+                f"position symbol={symbol} venue={venue} qty={pos['qty']:.8g} "
+                f"avg_price={pos['avg_px']:.8g} realized_pnl={pos['realized']:.6f} "
+                f"unrealized_pnl={pos['unrealized']:.6f} fees={pos['fees']:.6f} fills={pos['fills']}")
         return lines

@@ -36,10 +36,13 @@ from urllib.parse import urlsplit
 
 from dmabot._core.pipeline import Pipeline
 from dmabot._core.types import ExecReport, ExecStatus, Order
+from dmabot.binance.balances import BalanceBook
 from dmabot.binance.client_order_id import ClientOrderIdFactory
 from dmabot.binance.clock import ClockState, RetryDecision, ServerClock, parse_server_time
 from dmabot.binance.events import (
+    AccountPosition,
     ApiError,
+    BalanceUpdate,
     ErrorCode,
     ExecutionReport,
     OrderType,
@@ -50,6 +53,7 @@ from dmabot.binance.events import (
     UserEvent,
     WsApiResponse,
     is_error_body,
+    parse_account,
     parse_api_error,
     parse_cancel_open_orders,
     parse_my_trades,
@@ -111,6 +115,7 @@ class RequestKind(enum.Enum):
     CANCEL_ALL = "cancel_all"
     GAP_TRADES = "gap_trades"      # reconciliation: myTrades since the last trade id seen
     GAP_ORDERS = "gap_orders"      # reconciliation: openOrders
+    ACCOUNT = "account"            # balances: at start and in each reconciliation
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,10 +230,12 @@ class BinanceGateway:
         self._user_stream_started = False
         self._ready_once = False
         self._user_subscriptions = 0
-        self._reconcile_after_sync = False
+        self._reconcile_due = False  # asked for while it could not run (-1021, a 429/418 wait, down)
+        self._wait_announced: RateLimitStatus | None = None  # the rate-limit wait the log last told of
         self._last_order_sent_ns = -SLOW_DOWN_GAP_NS
         # Highest trade id applied per symbol: after an outage, myTrades from there closes the gap.
         self._last_trade_id: dict[str, int] = {}
+        self.balances = BalanceBook()
         if settings.ws_api_url:
             self.user_stream = UserDataStream(
                 reactor, settings.ws_api_url, settings.credentials,
@@ -402,12 +409,14 @@ class BinanceGateway:
 
     # -- the connection ----------------------------------------------------------------------
     def _submit(self, tag: Tag, wire: bytes, now: int) -> bool:
-        """Queue and write a request; False if the connection closed (e.g. a reply said close).
+        """Queue and write a request; False if the connection closed (e.g. a reply said close)
+        or while Binance asked for a wait (a 429's Retry-After, a 418 ban): every request counts
+        against the IP, and asking on turns a 429 into a ban, and a ban into a longer one.
 
-        Orders only come here after `ready` was checked, so none is dropped silently; the
-        other requests are asked again after the reconnect.
+        Orders only come here after `ready` and the rate limits were checked, so none is dropped
+        silently; the other requests are asked again after the reconnect or the wait.
         """
-        if self.rest is None or not self.connected:
+        if self.rest is None or not self.connected or not self.rate_limits.may_send(now):
             return False
         self.rest.submit(tag, wire, now)
         self._flush()
@@ -435,6 +444,24 @@ class BinanceGateway:
             return
         self._handle(self.rest.receive_data(data, self.reactor.now()))
         self._flush()
+        self._announce_rate_limit()
+
+    def _announce_rate_limit(self) -> None:
+        """Log once that Binance made the gateway wait (a ban as an ERROR: nothing trades until it
+        lifts), and once that the wait is over; the orders refused meanwhile are only counted."""
+        now = self.reactor.now()
+        status = self.rate_limits.status(now)
+        if status in (RateLimitStatus.BACKING_OFF, RateLimitStatus.BANNED):
+            if status is not self._wait_announced:
+                self._wait_announced = status
+                seconds = (self.rate_limits.resume_at_ns - now) / NS
+                if status is RateLimitStatus.BANNED:
+                    log.error("binance banned this IP (HTTP 418): no requests, no orders for %.0f s", seconds)
+                else:
+                    log.warning("binance rate limit hit (HTTP 429): no requests for %.0f s (Retry-After)", seconds)
+        elif self._wait_announced is not None:
+            self._wait_announced = None
+            log.info("rate-limit wait over: order entry resumes")
 
     def _on_deadline(self) -> None:
         self._deadline_timer = None
@@ -462,8 +489,8 @@ class BinanceGateway:
         (queries are asked again by the housekeeping, reconciliation right after the sync)."""
         log.warning("%s %s rejected with -1021: resyncing the clock", tag.kind.value, tag.key)
         self._querying.discard(tag.key)
-        if tag.kind in (RequestKind.GAP_TRADES, RequestKind.GAP_ORDERS):
-            self._reconcile_after_sync = True
+        if tag.kind in (RequestKind.GAP_TRADES, RequestKind.GAP_ORDERS, RequestKind.ACCOUNT):
+            self._reconcile_due = True
         self._request_time()
 
     def _report(self, reports: Sequence[ExecReport]) -> None:
@@ -495,8 +522,7 @@ class BinanceGateway:
         resend, self._resend_after_sync = self._resend_after_sync, []
         for client_id in resend:
             self._resend(client_id)
-        if self._reconcile_after_sync:
-            self._reconcile_after_sync = False
+        if self._reconcile_due:
             self._reconcile()
 
     def _on_time_failed(self, tag: Tag, f: RequestFailed) -> None:
@@ -577,6 +603,7 @@ class BinanceGateway:
             else:
                 self._ready_once = True
                 self._learn_last_trade_ids()
+                self._request_account()
             self._resolve_unknown()
 
     def _on_user_subscribed(self) -> None:
@@ -589,30 +616,48 @@ class BinanceGateway:
         trades of earlier runs are not this run's fills)."""
         now = self.reactor.now()
         for symbol in self.symbols:
-            wire = self.requests.my_trades(symbol, self.clock.timestamp_ms(now), limit=1)
-            self._submit(Tag(RequestKind.GAP_TRADES, symbol), wire, now)
+            self._request_trades_since_last(symbol, now)
+
+    def _request_trades_since_last(self, symbol: str, now: int) -> None:
+        """myTrades after the last trade id applied; without one yet, the latest trade only
+        (where to begin: `_on_gap_trades` tells the two apart)."""
+        last = self._last_trade_id.get(symbol)
+        timestamp = self.clock.timestamp_ms(now)
+        if last is None:
+            wire = self.requests.my_trades(symbol, timestamp, limit=1)
+        else:
+            wire = self.requests.my_trades(symbol, timestamp, from_id=last + 1)
+        self._submit(Tag(RequestKind.GAP_TRADES, symbol), wire, now)
 
     def _reconcile(self) -> None:
         """After any outage (user stream resubscribed, REST reconnected): this run's trades and
         open orders from the venue, applied through the registry, so a fill missed while
         disconnected counts once and a fill seen already counts no more."""
-        if not self.ready:
+        if not self.ready or not self.rate_limits.may_send(self.reactor.now()):
+            self._reconcile_due = True     # all of it, once possible (the housekeeping looks)
             return
+        self._reconcile_due = False
         log.info("reconciling after an outage: myTrades since %s and openOrders",
                  ", ".join(f"{s}#{t}" for s, t in sorted(self._last_trade_id.items())) or "the start")
         now = self.reactor.now()
         for symbol in self.symbols:
-            if symbol in self._last_trade_id:
-                wire = self.requests.my_trades(symbol, self.clock.timestamp_ms(now),
-                                               from_id=self._last_trade_id[symbol] + 1)
-                self._submit(Tag(RequestKind.GAP_TRADES, symbol), wire, now)
+            self._request_trades_since_last(symbol, now)
             wire = self.requests.open_orders(symbol, self.clock.timestamp_ms(now))
             self._submit(Tag(RequestKind.GAP_ORDERS, symbol), wire, now)
+        self._request_account()
         self._resolve_unknown()
+
+    def _on_gap_refused(self, tag: Tag, r: Response) -> None:
+        """A reconciliation request answered with an error. After a 429 or 418 the whole
+        reconciliation runs again once the wait is over; other errors wait for the next outage."""
+        log.warning("%s %s for reconciliation failed status=%d body=%s", tag.kind.value, tag.key, r.status,
+                    r.body[:200])
+        if r.status in (429, 418):
+            self._reconcile_due = True
 
     def _on_gap_trades(self, tag: Tag, r: Response) -> None:
         if r.status != 200:
-            log.warning("myTrades of %s for reconciliation failed status=%d body=%s", tag.key, r.status, r.body[:200])
+            self._on_gap_refused(tag, r)
             return
         trades = parse_my_trades(r.json())
         if tag.key not in self._last_trade_id:     # the start: only where to begin
@@ -629,11 +674,22 @@ class BinanceGateway:
 
     def _on_gap_orders(self, tag: Tag, r: Response) -> None:
         if r.status != 200 or self.registry is None:
-            log.warning("openOrders of %s for reconciliation failed status=%d", tag.key, r.status)
+            self._on_gap_refused(tag, r)
             return
         now = self.reactor.now()
         for state in parse_open_orders(r.json()):
             self._report(self.registry.on_order_state(state, now))
+
+    def _request_account(self) -> None:
+        """The balances as a snapshot; the user data stream keeps them current in between."""
+        now = self.reactor.now()
+        self._submit(Tag(RequestKind.ACCOUNT, "balances"), self.requests.account(self.clock.timestamp_ms(now)), now)
+
+    def _on_account(self, tag: Tag, r: Response) -> None:
+        if r.status != 200:
+            self._on_gap_refused(tag, r)
+            return
+        self.balances.on_account(parse_account(r.json()))
 
     def _on_gap_failed(self, tag: Tag, f: RequestFailed) -> None:
         log.warning("reconciliation request for %s got no answer (%s): it runs again after the "
@@ -641,9 +697,14 @@ class BinanceGateway:
 
     def _on_user_event(self, event: UserEvent) -> None:
         """Order updates from the user data stream: the same facts as REST replies, applied
-        once each (the registry is idempotent by orderId and tradeId)."""
+        once each (the registry is idempotent by orderId and tradeId); balance changes go to
+        the balance book."""
         if isinstance(event, ExecutionReport) and self.registry is not None:
             self._report(self.registry.on_execution_report(event, self.reactor.now()))
+        elif isinstance(event, AccountPosition):
+            self.balances.on_account_position(event)
+        elif isinstance(event, BalanceUpdate):
+            self.balances.on_balance_update(event)
 
     # -- orders: replies ---------------------------------------------------------------------
     def _on_order(self, tag: Tag, r: Response) -> None:
@@ -719,7 +780,7 @@ class BinanceGateway:
         now = self.reactor.now()
         if f.reason is FailureReason.NOT_SENT:
             # Never written, so never placed; an IOC at an old price is not worth sending late.
-            error = ApiError(0, "not sent: the connection closed first")
+            error = ApiError(0, "not sent: the connection closed, or binance asked for a wait, first")
             self._report(self.registry.on_request_failed(tag.key, error, now))
             return
         log.warning("order %s outcome unknown (%s): querying it by client id", tag.key, f.reason.value)
@@ -771,10 +832,14 @@ class BinanceGateway:
     def cancel_open_orders(self) -> int:
         """At exit: `DELETE /api/v3/openOrders` for each symbol (every open order of the
         account on it, ours or not: that is what the venue offers). Returns requests sent."""
+        now = self.reactor.now()
         if not self.ready:
             log.warning("cannot cancel open orders at exit: the gateway is not ready")
             return 0
-        now = self.reactor.now()
+        if not self.rate_limits.may_send(now):
+            log.error("cannot cancel open orders at exit: binance asked for no requests for %.0f s more "
+                      "(HTTP 429/418): check the account", (self.rate_limits.resume_at_ns - now) / NS)
+            return 0
         sent = 0
         for symbol in self.symbols:
             wire = self.requests.cancel_all(symbol, self.clock.timestamp_ms(now))
@@ -813,6 +878,9 @@ class BinanceGateway:
     # -- timers ------------------------------------------------------------------------------
     def _housekeeping(self) -> None:
         now = self.reactor.now()
+        self._announce_rate_limit()
+        if self._reconcile_due and not self._time_in_flight:
+            self._reconcile()
         if self.ready and self.clock.state(now) is ClockState.RESYNC_DUE:
             self._request_time()
         elif self.state is GatewayState.SYNCING and now - self._sync_asked_ns >= SYNC_RETRY_NS:
@@ -834,6 +902,7 @@ _ON_RESPONSE: dict[RequestKind, Callable[[BinanceGateway, Tag, Response], None]]
     RequestKind.CANCEL_ALL: BinanceGateway._on_cancel_all,
     RequestKind.GAP_TRADES: BinanceGateway._on_gap_trades,
     RequestKind.GAP_ORDERS: BinanceGateway._on_gap_orders,
+    RequestKind.ACCOUNT: BinanceGateway._on_account,
 }
 _ON_FAILURE: dict[RequestKind, Callable[[BinanceGateway, Tag, RequestFailed], None]] = {
     RequestKind.TIME: BinanceGateway._on_time_failed,
@@ -844,6 +913,7 @@ _ON_FAILURE: dict[RequestKind, Callable[[BinanceGateway, Tag, RequestFailed], No
     RequestKind.CANCEL_ALL: BinanceGateway._on_cancel_all_failed,
     RequestKind.GAP_TRADES: BinanceGateway._on_gap_failed,
     RequestKind.GAP_ORDERS: BinanceGateway._on_gap_failed,
+    RequestKind.ACCOUNT: BinanceGateway._on_gap_failed,
 }
 
 

@@ -179,6 +179,10 @@ class EngineCollector:
                        [(venue + [gw.settings.order_transport.value], gw.orders_sent)])
         yield _counter("binance_venue_rejections", "Orders the venue answered with an error.", ["venue"],
                        [(venue, gw.venue_rejections)])
+        yield _gauge("account_balance", "The account's amount of each asset, free or locked (in orders), as the "
+                     "venue last stated it.", ["venue", "asset", "kind"],
+                     [(venue + [b.asset, kind], float(amount)) for b in gw.balances.balances()
+                      for kind, amount in (("free", b.free), ("locked", b.locked))])
         stream = gw.user_stream
         if stream is not None:
             yield _gauge("binance_user_stream_subscribed", "1 while the user data subscription is in force.",

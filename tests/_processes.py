@@ -48,15 +48,18 @@ class EngineProcess:
             self.proc = subprocess.Popen([sys.executable, "-m", "dmabot"], cwd=folder, env=full,
                                          stdout=out, stderr=subprocess.STDOUT)
 
-    def metrics(self) -> dict[str, float]:
-        """Samples keyed `name{label=value,...}` (labels sorted); {} while not serving."""
+    def page(self) -> str:
+        """The /metrics page as served; "" while not serving."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as resp:
-                text = resp.read().decode()
+                return resp.read().decode()
         except OSError:
-            return {}
+            return ""
+
+    def metrics(self) -> dict[str, float]:
+        """Samples keyed `name{label=value,...}` (labels sorted); {} while not serving."""
         out: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
+        for family in text_string_to_metric_families(self.page()):
             for s in family.samples:
                 labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
                 out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value

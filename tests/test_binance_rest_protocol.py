@@ -194,3 +194,21 @@ def test_418_ban_outranks_a_later_429(limits):
     limits.on_response(429, [(b"retry-after", b"5")], b"{}", T0 + 2)
     assert limits.status(T0 + 3) is RateLimitStatus.BANNED and limits.resume_at_ns == T0 + 600 * S
     assert limits.status(T0 + 600 * S) is RateLimitStatus.OPEN and limits.bans == 1
+
+
+@pytest.mark.parametrize("status, error", [(429, "rest_-1003_http429_too_much_weight.json"),
+                                           (418, "rest_-1003_http418_ip_banned.json")])
+def test_requests_queued_behind_a_429_or_418_are_not_written_into_the_wait(limits, status, error):
+    conn, server = RestConnection(rate_limits=limits), Server()
+    conn.submit("order", REQUESTS.server_time(), T0)
+    conn.submit("next order", REQUESTS.server_time(), T0)
+    conn.submit("query", REQUESTS.account(1795858200000), T0)
+    server.read(conn.data_to_send())
+    body = (DATA / "errors" / error).read_bytes()
+    outcomes = conn.receive_data(server.reply(status, body, [("Retry-After", "3")]), T0 + 1)
+    assert [o.status for o in outcomes[:1]] == [status]
+    assert outcomes[1:] == [RequestFailed("next order", FailureReason.NOT_SENT),
+                            RequestFailed("query", FailureReason.NOT_SENT)]
+    assert conn.data_to_send() == b"" and conn.queued == 0 and conn.state is ConnectionState.OPEN
+    conn.submit("after", REQUESTS.server_time(), T0 + 3 * S + 1)   # kept alive for after the wait
+    assert server.read(conn.data_to_send()).target == b"/api/v3/time"

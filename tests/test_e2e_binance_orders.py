@@ -3,124 +3,25 @@
 The simulator runs as `python -m dmabot sim` over TLS (trustme CA) with an API key, its secret
 and starting balances; the engine as `python -m dmabot` trading it. What the engine says it did
 (its /metrics and its `position ...` lines) is checked against what the simulator's account
-says happened (signed GET /api/v3/myTrades and /api/v3/allOrders).
+says happened (signed GET /api/v3/myTrades, /api/v3/order and /api/v3/openOrders).
 """
 from __future__ import annotations
 
-import json
-import re
-import ssl
-import time
-import urllib.request
-from decimal import Decimal
-from pathlib import Path
-from typing import Any
-
 import pytest
-from _processes import EngineProcess, start_sim, stop_process, tls_files
-
-from dmabot.binance.signing import Credentials, signed_query
-
-SYMBOLS = "BTCUSDT,ETHUSDT"
-KEY = "e2e-orders-key"
-SECRET = "e2e-orders-s3cret-never-logged"
-BASES = {"BTCUSDT": "BTC", "ETHUSDT": "ETH"}
-
-
-class Sim:
-    def __init__(self, folder: Path) -> None:
-        self.ca, cert, key = tls_files(folder)
-        self.log = folder / "sim.log"
-        self.proc, _, self.port = start_sim(
-            ["--rate", "100", "--seed", "5", "--symbols", SYMBOLS, "--api-key", KEY, "--api-secret", SECRET,
-             "--balances", "USDT=100000,BTC=1,ETH=10", "--tls-cert", cert, "--tls-key", key], self.log)
-
-    def signed_get(self, path: str, params: list[tuple[str, Any]], method: str = "GET") -> Any:
-        """A signed request as any client would send it (tests/test_sim_venue.py's Trader over urllib)."""
-        query = signed_query(params, Credentials(KEY, SECRET), time.time_ns() // 1_000_000, 5000)
-        req = urllib.request.Request(f"https://127.0.0.1:{self.port}{path}?{query}", headers={"X-MBX-APIKEY": KEY},
-                                     method=method)
-        context = ssl.create_default_context(cafile=self.ca)
-        with urllib.request.urlopen(req, timeout=5, context=context) as resp:
-            return json.loads(resp.read())
-
-    def fault(self, query: str) -> None:
-        context = ssl.create_default_context(cafile=self.ca)
-        req = urllib.request.Request(f"https://127.0.0.1:{self.port}/sim/fault?{query}", method="POST", data=b"")
-        with urllib.request.urlopen(req, timeout=5, context=context) as resp:
-            assert resp.status == 200
-
-    def stop(self) -> None:
-        stop_process(self.proc)
+from _binance_venue import SECRET, SimVenue, assert_positions_match_the_account, engines, filled
 
 
 @pytest.fixture
 def sim(tmp_path):
-    s = Sim(tmp_path)
+    s = SimVenue(tmp_path)
     yield s
-    if s.proc.poll() is None:
-        s.stop()
-
-
-def engine(sim: Sim, folder: Path, port: int, **env: str) -> EngineProcess:
-    return EngineProcess(folder, port, {**dict(
-        FEED_MODE="binance_sandbox", VENUE_MODE="binance_sandbox", SYMBOLS=SYMBOLS,
-        BINANCE_WS_URL=f"wss://127.0.0.1:{sim.port}/ws", BINANCE_REST_URL=f"https://127.0.0.1:{sim.port}",
-        BINANCE_WS_API_URL=f"wss://127.0.0.1:{sim.port}/ws-api/v3",
-        BINANCE_CA_FILE=sim.ca, BINANCE_API_KEY=KEY, BINANCE_API_SECRET=SECRET,
-        STRATEGIES="mean_reversion", STRATEGY_WORKERS="1", MR_WINDOW="5", MR_EDGE_BPS="0",
-        MR_COOLDOWN_MS="50", ORDER_QTY="0.002", MAX_QPS="5", RECORD_FILE=""), **env})
+    s.stop()
 
 
 @pytest.fixture
 def engine_factory(tmp_path, free_port):
-    started = []
-
-    def make(sim: Sim, **env: str) -> EngineProcess:
-        e = engine(sim, tmp_path, free_port, **env)
-        started.append(e)
-        return e
-
-    yield make
-    for e in started:
-        e.kill()
-
-
-def filled(m: dict[str, float]) -> float:
-    return m.get("exec_reports_total{status=filled,venue=binance}", 0)
-
-
-def positions(log: str) -> dict[str, tuple[Decimal, int]]:
-    """symbol -> (qty, fills) from the engine's shutdown `position ...` lines."""
-    out = {}
-    for m in re.finditer(r"position symbol=(\w+) venue=binance qty=(\S+) .* fills=(\d+)", log):
-        out[m.group(1)] = (Decimal(m.group(2)), int(m.group(3)))
-    return out
-
-
-def account_net(trades: list[dict[str, Any]], base: str) -> Decimal:
-    """What the trades moved the base balance by, commissions in the base asset included."""
-    net = Decimal(0)
-    for t in trades:
-        qty = Decimal(t["qty"])
-        net += qty if t["isBuyer"] else -qty
-        if t["commissionAsset"] == base:
-            net -= Decimal(t["commission"])
-    return net
-
-
-def assert_positions_match_the_account(sim: Sim, log: str) -> int:
-    """Engine fills and base inventory per symbol == the simulator's trades; returns the fills."""
-    engine_pos = positions(log)
-    total_fills = 0
-    for symbol, base in BASES.items():
-        trades = sim.signed_get("/api/v3/myTrades", [("symbol", symbol)])
-        total_fills += len(trades)
-        qty, fills = engine_pos.get(symbol, (Decimal(0), 0))
-        assert fills == len(trades), (symbol, fills, len(trades), log[-3000:])
-        # %.8g in the log: compare to its precision
-        assert abs(qty - account_net(trades, base)) <= Decimal("1e-8") * max(1, abs(qty)), (symbol, qty, trades)
-    return total_fills
+    with engines(tmp_path, free_port) as make:
+        yield make
 
 
 @pytest.mark.parametrize("transport", ["rest", "ws_api"])

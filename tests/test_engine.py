@@ -158,3 +158,15 @@ def test_secrets_stay_out_of_the_recording_and_the_metrics(tmp_path, caplog):
     for text in (page, recording, caplog.text, repr(engine.config)):
         assert secret not in text and key not in text
     assert "binance_api_secret=<set>" in caplog.text
+
+
+def test_one_final_position_line_per_symbol_and_venue_traded_or_not(tmp_path):
+    # PX_MAX=1000 keeps BTC (60k) and ETH (3k) out of the price band: only SOL trades
+    engine = run_engine(tmp_path, 2.0, PX_MAX="1000")
+    lines = [line for line in engine.summary_lines() if line.startswith("position ")]
+    rows = [tuple(f.split("=", 1)[1] for f in line.split()[1:3]) for line in lines]
+    assert rows == [(s, v) for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT") for v in ("fastex", "cheapex")]
+    fills = {row: int(line.rsplit("fills=", 1)[1]) for row, line in zip(rows, lines)}
+    assert fills[("BTCUSDT", "fastex")] == fills[("ETHUSDT", "cheapex")] == 0
+    assert "position symbol=BTCUSDT venue=fastex qty=0 avg_price=0 realized_pnl=0.000000" in lines[0]
+    assert sum(fills[("SOLUSDT", v)] for v in ("fastex", "cheapex")) > 0

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import pathlib
+from decimal import Decimal
 from urllib.parse import parse_qs
 
 import pytest
 
 from dmabot._core.types import ExecStatus, Order, Side
+from dmabot.binance.events import parse_ws_api_message
 from dmabot.binance.signing import Credentials
 from dmabot.config import ConfigError, parse_config
 from dmabot.gateway_binance import BinanceGateway, GatewaySettings, GatewayState, _RestProtocol, rest_target
@@ -101,10 +103,15 @@ class Harness:
         self.answer_reconciliation()
 
     def answer_reconciliation(self) -> None:
-        """Ready (first time or after a reconnect) asks myTrades/openOrders per symbol: no trades."""
-        while (self.gw.rest is not None and self.gw.rest.in_flight is not None
-               and self.written[-1].startswith((b"GET /api/v3/myTrades?", b"GET /api/v3/openOrders?"))):
-            self.reply(200, [])
+        """Ready (first time or after a reconnect) asks myTrades/openOrders per symbol (no trades)
+        and the account's balances (the sample's)."""
+        while self.gw.rest is not None and self.gw.rest.in_flight is not None:
+            if self.written[-1].startswith((b"GET /api/v3/myTrades?", b"GET /api/v3/openOrders?")):
+                self.reply(200, [])
+            elif self.written[-1].startswith(b"GET /api/v3/account?omitZeroBalances=true&"):
+                self.reply(200, load("account.json"))
+            else:
+                break
 
     def submit(self, side: Side, px: float, qty: float, order_id: int = 1) -> Order:
         order = Order(order_id, order_id, self.reactor.now(), BTC, 0, 0, 0, side, px, qty)
@@ -338,3 +345,86 @@ def test_exchange_info_without_a_symbol_fails_naming_it(h):
     h.reply(200, {"serverTime": SERVER_MS})
     h.reply(200, info)
     assert h.gw.state is GatewayState.FAILED and "SYMBOLS: ETHUSDT not listed" in fatal[0]
+
+
+def user_event(name: str):
+    return parse_ws_api_message(json.loads((DATA.parent / "user_data" / name).read_text()))
+
+
+def test_balances_come_from_the_account_then_from_user_events(h):
+    h.sync()
+    balances = {b.asset: (b.free, b.locked) for b in h.gw.balances.balances()}
+    assert balances["USDT"] == (Decimal("8913.39745"), Decimal("109.5")) and len(balances) == 3
+    h.gw._on_user_event(user_event("outbound_account_position.json"))
+    h.gw._on_user_event(user_event("balance_update.json"))
+    assert {b.asset: b.free for b in h.gw.balances.balances()}["USDT"] == Decimal("8783.39745")
+    # after a reconnect the reconciliation asks for a snapshot again
+    h.protocol.connection_lost(None)
+    h.reactor.advance_to(T0 + 1_000_000_000)
+    h.reply(200, {"serverTime": SERVER_MS})
+    asked = []
+    while h.gw.rest.in_flight is not None:
+        asked.append(h.written[-1].split(b"?")[0])
+        newer = dict(load("account.json"), updateTime=1795858400000,
+                     balances=[{"asset": "USDT", "free": "9000.00000000", "locked": "0.00000000"}])
+        h.reply(200, newer if asked[-1] == b"GET /api/v3/account" else [])
+    assert asked.count(b"GET /api/v3/account") == 1
+    assert {b.asset: (b.free, b.locked) for b in h.gw.balances.balances()} == {
+        "BTC": (0, 0), "ETH": (0, 0), "USDT": (Decimal(9000), 0)}
+
+
+def test_429_stops_every_request_until_retry_after_and_says_so_once(h, caplog):
+    caplog.set_level("INFO")
+    h.sync()
+    h.submit(Side.BUY, 91250.0, 0.002)
+    h.protocol.data_received(http(429, {"code": -1003, "msg": "Too much request weight used"}, (("Retry-After", "3"),)))
+    assert h.pipeline.statuses() == ["REJECTED"] and h.gw.venue_rejections == 1
+    sent = len(h.written)
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=2)
+    h.gw._on_user_subscribed(), h.gw._on_user_subscribed()      # a resubscription asks to reconcile
+    h.reactor.advance_to(h.reactor.now() + 2_900_000_000)     # housekeeping, queries, resyncs: all wait
+    assert len(h.written) == sent and h.gw.local_rejections == {"rate_limited": 1}
+    assert caplog.text.count("rate limit hit (HTTP 429): no requests for 3 s (Retry-After)") == 1
+    h.reactor.advance_to(h.reactor.now() + 200_000_000)       # the wait is over: the reconciliation runs
+    assert "rate-limit wait over: order entry resumes" in caplog.text
+    assert h.written[-1].startswith(b"GET /api/v3/myTrades?symbol=BTCUSDT&")
+    h.answer_reconciliation()
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=3)
+    assert h.written[-1].startswith(b"POST /api/v3/order ")
+
+
+def test_418_is_one_error_line_and_a_halt_until_the_ban_lifts(h, caplog):
+    h.sync()
+    h.submit(Side.BUY, 91250.0, 0.002)
+    h.protocol.data_received(http(418, {"code": -1003, "msg": "Way too much request weight used; IP banned"},
+                                  (("Retry-After", "120"),)))
+    sent = len(h.written)
+    for i in range(2, 6):                                      # orders keep coming, for two minutes
+        h.reactor.advance_to(h.reactor.now() + 25_000_000_000)
+        h.submit(Side.BUY, 91250.0, 0.002, order_id=i)
+    assert h.gw.local_rejections == {"rate_limited": 4} and h.gw.ready
+    assert len(h.written) == sent                              # nor a clock resync, though one fell due
+    assert h.gw.cancel_open_orders() == 0                      # not even the cancels at exit
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == [
+        "binance banned this IP (HTTP 418): no requests, no orders for 120 s",
+        "cannot cancel open orders at exit: binance asked for no requests for 20 s more (HTTP 429/418): "
+        "check the account"]
+    h.reactor.advance_to(h.reactor.now() + 20_000_000_000)
+    h.sync()                                                   # the clock resync that fell due meanwhile
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=6)
+    assert h.written[-1].startswith(b"POST /api/v3/order ")
+
+
+def test_a_reconciliation_refused_with_429_runs_again_after_the_wait(h):
+    h.sync()
+    h.gw._on_user_subscribed(), h.gw._on_user_subscribed()
+    assert h.written[-1].startswith(b"GET /api/v3/myTrades?symbol=BTCUSDT&")
+    h.protocol.data_received(http(429, {"code": -1003, "msg": "Too much request weight used"}, (("Retry-After", "1"),)))
+    assert h.gw.rest.in_flight is None          # the rest of it was not written into the wait
+    h.reactor.advance_to(h.reactor.now() + 1_100_000_000)
+    assert h.written[-1].startswith(b"GET /api/v3/myTrades?symbol=BTCUSDT&")
+    h.answer_reconciliation()
+    assert [w.split(b"?")[0] for w in h.written[-5:]] == [
+        b"GET /api/v3/myTrades", b"GET /api/v3/openOrders", b"GET /api/v3/myTrades", b"GET /api/v3/openOrders",
+        b"GET /api/v3/account"]

@@ -267,6 +267,8 @@ def test_rest_errors_and_weights() -> None:
         ({"action": "stall", "seconds": "2.5"}, Fault(FaultAction.STALL, seconds=2.5)),
         ({"action": "close", "code": "1001"}, Fault(FaultAction.CLOSE, code=1001)),
         ({"action": "ping"}, Fault(FaultAction.PING)),
+        ({"action": "force_429"}, Fault(FaultAction.FORCE_429)),
+        ({"action": "force_429", "count": "2", "seconds": "3"}, Fault(FaultAction.FORCE_429, count=2, retry_after_s=3)),
     ],
 )
 def test_parse_fault(params: dict, expected: Fault) -> None:
@@ -282,6 +284,7 @@ def test_parse_fault(params: dict, expected: Fault) -> None:
         {"action": "stall", "seconds": "nan"},
         {"action": "close", "code": "999"},
         {"action": "close", "code": "1000.5"},
+        {"action": "force_429", "seconds": "-1"},
     ],
 )
 def test_parse_fault_rejects(params: dict) -> None:

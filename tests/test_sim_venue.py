@@ -455,6 +455,32 @@ def test_forced_1021_429_418_and_dropped_user_stream(reactor: Reactor, sim: Simu
     assert got[0] == 418 and got[2]["code"] == -1003 and 29 <= int(got[1]["retry-after"]) <= 30
 
 
+def test_forced_429_with_seconds_and_the_journal_of_what_the_venue_answered(reactor: Reactor, sim: Simulator) -> None:
+    trader = Trader(reactor, sim)
+    fault(reactor, sim, "action=force_429&seconds=3")
+    got = trader.call("GET", "/api/v3/account")
+    assert got[0] == 429 and got[1]["retry-after"] == "3"
+    assert trader.call("GET", "/api/v3/account")[0] == 200       # one forced 429 only
+    trader.http.request("GET", "/sim/requests")
+    run_until(reactor, lambda: trader.http.done)
+    journal = json.loads(trader.http.body)["requests"]
+    assert [(r["method"], r["path"], r["status"]) for r in journal] == [
+        ("GET", "/api/v3/account", 429), ("GET", "/api/v3/account", 200)]   # no /sim/ requests
+    assert journal[0]["time"] <= journal[1]["time"] <= now_ms()
+
+
+def test_balance_update_switch_reaches_the_user_stream(reactor: Reactor, sim: Simulator) -> None:
+    stream = user_stream(reactor, sim)
+    trader = Trader(reactor, sim)
+    trader.http.request("POST", "/sim/balance_update?asset=ETH&delta=-2.5")
+    run_until(reactor, lambda: trader.http.done)
+    assert trader.http.response.status_code == 200
+    run_until(reactor, lambda: len(events(stream)) >= 2)
+    assert [(e["e"], e.get("d")) for e in events(stream)] == [("balanceUpdate", "-2.50000000"),
+                                                              ("outboundAccountPosition", None)]
+    assert trader.balances()["ETH"] == (Decimal("7.5"), 0)
+
+
 def test_cli_options_set_balances_and_commission(tmp_path: Path, reactor: Reactor) -> None:
     import re
     import signal

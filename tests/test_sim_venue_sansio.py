@@ -237,6 +237,34 @@ def test_duplicate_client_order_id_only_while_open_and_unknown_orders() -> None:
     assert w.balance("BTC") == ("1.00000000", "0.00000000")
 
 
+def test_deposit_and_withdrawal_publish_balance_update_then_the_position() -> None:
+    w = World()
+    w.events.clear()
+    assert w.venue.balance_update({"asset": "USDT", "delta": "500"}, NOW + 5) == {
+        "asset": "USDT", "free": "100500.00000000", "locked": "0.00000000"}
+    update, position = w.events
+    assert list(update) == list(sample("user_data/balance_update.json")["event"])
+    assert update == {"e": "balanceUpdate", "E": NOW + 5, "a": "USDT", "d": "500.00000000", "T": NOW + 5}
+    assert (position["e"], position["u"]) == ("outboundAccountPosition", NOW + 5)
+    assert position["B"] == [{"a": "USDT", "f": "100500.00000000", "l": "0.00000000"}]
+    w.venue.balance_update({"asset": "BNB", "delta": "-0"}, NOW + 6)     # an asset new to the account
+    w.venue.balance_update({"asset": "BTC", "delta": "-0.25"}, NOW + 7)
+    assert w.events[-2]["d"] == "-0.25000000" and w.balance("BTC") == ("0.75000000", "0.00000000")
+    assert w.balance("BNB") == ("0.00000000", "0.00000000")
+    assert error_of(w.venue.balance_update, {"asset": "BTC", "delta": "-0.75000001"}, NOW)["code"] == -2010
+    assert error_of(w.venue.balance_update, {"asset": "btc", "delta": "1"}, NOW)["code"] == -1102
+    assert error_of(w.venue.balance_update, {"asset": "BTC", "delta": "0.000000001"}, NOW)["code"] == -1102
+
+
+def test_every_balance_change_moves_the_account_update_time() -> None:
+    # a lock too: the snapshot's updateTime and the events' u must order them against each other
+    w = World()
+    w.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001", price="90000")
+    assert w.venue.account({}, NOW)["updateTime"] == NOW == w.events[-1]["u"]
+    w.venue.cancel_open_orders({"symbol": "BTCUSDT"}, NOW + 3)
+    assert w.venue.account({}, NOW)["updateTime"] == NOW + 3 == w.events[-1]["u"]
+
+
 # -- REST with plain bytes -----------------------------------------------------------------
 
 
@@ -624,3 +652,77 @@ def test_balances_add_up_whatever_happens(actions: list[tuple[Any, ...]]) -> Non
         assert all(o["status"] in ("NEW", "PARTIALLY_FILLED") for o in open_orders)
     ids = [t.id for t in w.venue.trades["ETHUSDT"]]
     assert ids == list(range(1, len(ids) + 1))
+
+
+# -- an Ed25519 account ----------------------------------------------------------------------
+
+
+def ed25519_pair() -> tuple[Credentials, bytes]:
+    """A fresh key pair: the engine's signing credentials and the PEM public key Binance holds."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return Credentials.ed25519(DOC_KEY, private), public
+
+
+def test_ed25519_account_verifies_rest_and_ws_api_signatures() -> None:
+    creds, public = ed25519_pair()
+    other, _ = ed25519_pair()
+    w = World()
+    auth = Authenticator.ed25519(DOC_KEY, public)
+    rest = RestApi(w.venue.specs, RequestWeight(), None, w.venue, auth)
+    headers = {"x-mbx-apikey": DOC_KEY}
+
+    def account(signer: Credentials) -> tuple[int, Any]:
+        query = signed_query([("omitZeroBalances", "true")], signer, NOW, 5000)   # base64, percent-encoded
+        reply = rest.handle("GET", f"/api/v3/account?{query}", b"", NOW, headers)
+        return reply.status, json.loads(reply.body)
+
+    assert account(creds)[0] == 200
+    assert account(other) == (400, sample("errors/rest_-1022_invalid_signature.json"))
+    assert account(CREDS)[1]["code"] == -1022                 # an HMAC signature of the same key name
+    body = signed_query([("symbol", "ETHUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.01")],
+                        creds, NOW, 5000).encode()
+    assert rest.handle("POST", "/api/v3/order", body, NOW, headers).status == 200
+    session = WsApiSession({**PUBLIC_METHODS, **trading_methods(w.venue, auth, RequestWeight())}, RequestWeight())
+
+    def subscribe(signer: Credentials) -> dict[str, Any]:
+        params = ws_api_params({}, signer, NOW, 5000)                          # raw base64 in the JSON
+        return json.loads(session.handle_text(json.dumps(
+            {"id": 1, "method": "userDataStream.subscribe.signature", "params": params}), NOW))
+
+    assert subscribe(other)["error"]["code"] == -1022
+    assert subscribe(creds)["result"] == {"subscriptionId": 0}
+    assert "PUBLIC" not in repr(auth) and DOC_KEY not in repr(auth)
+
+
+def test_ed25519_public_key_must_be_one() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ec_public = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(ValueError, match="expected an Ed25519 public key, got"):
+        Authenticator.ed25519(DOC_KEY, ec_public)
+    with pytest.raises(ValueError, match="could not be loaded"):
+        Authenticator.ed25519(DOC_KEY, b"not a key")
+
+
+def test_the_account_key_is_a_secret_or_a_public_key_file_not_both(tmp_path: Path) -> None:
+    from dmabot.sim import SimConfig
+    from dmabot.sim._cli import main
+    from dmabot.sim._simulator import authenticator
+
+    _, public = ed25519_pair()
+    (tmp_path / "pub.pem").write_bytes(public)
+    assert "Ed25519Check" in repr(authenticator(SimConfig(api_key="k", api_public_key_file=str(tmp_path / "pub.pem"))))
+    with pytest.raises(ValueError, match="not both"):
+        authenticator(SimConfig(api_key="k", api_secret="s", api_public_key_file=str(tmp_path / "pub.pem")))
+    with pytest.raises(ValueError, match="cannot read .*none.pem: No such file"):
+        authenticator(SimConfig(api_key="k", api_public_key_file=str(tmp_path / "none.pem")))
+    assert main(["--api-key", "k", "--api-secret", "s", "--api-public-key-file", str(tmp_path / "pub.pem")]) == 2

@@ -1,5 +1,6 @@
 """Binance Spot order entry, sans-IO: request signing, symbol filters, typed replies and events,
-prepared order requests, the REST connection, the server clock and the local order registry.
+prepared order requests, the REST connection, the server clock, the local order registry and
+the account's balance book.
 
 No sockets and no clock reads: callers pass timestamps in and get strings, dicts and records
 out, so the same code serves the live gateway, the simulator and the tests.
@@ -14,6 +15,7 @@ out, so the same code serves the live gateway, the simulator and the tests.
     event = parse_ws_api_message(json.loads(frame))           # ExecutionReport, WsApiResponse, ...
 """
 
+from dmabot.binance.balances import BalanceBook
 from dmabot.binance.client_order_id import ClientOrderId, ClientOrderIdError, ClientOrderIdFactory
 from dmabot.binance.clock import ClockState, RetryDecision, ServerClock, TimeSample, parse_server_time
 from dmabot.binance.events import (
@@ -107,6 +109,7 @@ __all__ = [
     "AccountPosition",
     "ApiError",
     "Balance",
+    "BalanceBook",
     "BalanceUpdate",
     "CancelResponse",
     "ClientOrderId",

@@ -21,7 +21,8 @@ What can happen to a request (`Outcome`):
   to send again (re-signed: its timestamp is getting old).
 
 `RateLimitState` reads the ``X-MBX-USED-WEIGHT-*`` and ``X-MBX-ORDER-COUNT-*`` headers of every
-reply and turns 429 and 418 into a time before which order entry must not resume (§6).
+reply and turns 429 and 418 into a time before which nothing may be sent (§6): the requests
+queued behind such a reply come back NOT_SENT, and the owner submits nothing until then.
 """
 
 from __future__ import annotations
@@ -226,6 +227,12 @@ class RestConnection:
             self.rate_limits.on_response(response.status, response.headers, response.body, now_ns)
         if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
             self._h11.start_next_cycle()
+            if self.rate_limits is not None and not self.rate_limits.may_send(now_ns):
+                # This reply was a 429 or 418: what is queued behind it is not written into the
+                # wait (that is how a 429 becomes a ban). Its owner asks again, re-signed, after.
+                held = [RequestFailed(p.tag, FailureReason.NOT_SENT) for p in self._queue]
+                self._queue.clear()
+                return [response, *held]
             self._send_next(now_ns)
             return [response]
         # "Connection: close" or HTTP/1.0: this reply was the connection's last.

@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dmabot sim",
         description="Binance-compatible exchange simulator: REST, WebSocket streams and WebSocket API "
-        "on one port, with signed trading against its own books (needs --api-key and --api-secret). "
+        "on one port, with signed trading against its own books (needs --api-key and --api-secret, or "
+        "--api-public-key-file for an Ed25519 key). "
         "Logs 'sim listening on ws(s)://HOST:PORT' once bound. "
         "Fault switches: POST /sim/fault?action=... (see dmabot/sim/_faults.py).",
     )
@@ -46,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random walk seed (default %(default)s)")
     parser.add_argument("--api-key", help="API key accepted for signed requests")
-    parser.add_argument("--api-secret", help="its secret (never logged)")
+    parser.add_argument("--api-secret", help="its HMAC secret (never logged)")
+    parser.add_argument("--api-public-key-file", metavar="FILE",
+                        help="or the PEM file of its Ed25519 public key: signatures are verified against it")
     parser.add_argument(
         "--balances",
         type=_balances,
@@ -99,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.tls_key and not args.tls_cert:
             parser.error("--tls-key needs --tls-cert")
+        if args.api_secret and args.api_public_key_file:
+            parser.error("--api-secret and --api-public-key-file: an API key has one or the other")
     except SystemExit as exc:  # --help or a usage error, already printed
         return int(exc.code or 0)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -114,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         pong_timeout_s=args.pong_timeout,
         api_key=args.api_key,
         api_secret=args.api_secret,
+        api_public_key_file=args.api_public_key_file,
         balances=args.balances,
         commission=args.commission,
         limits=Limits(request_weight=args.weight_limit, orders_10s=args.order_limit_10s),
@@ -121,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     reactor = Reactor()
     try:
         sim = Simulator(reactor, config)
-    except ValueError as exc:  # e.g. a secret with surrounding whitespace; the message never shows it
+    except ValueError as exc:  # a secret with surrounding whitespace, a bad public key; never shows a secret
         log.error("sim cannot start: %s", exc)
         return 1
     try:

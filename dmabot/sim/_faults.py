@@ -28,7 +28,10 @@ Over HTTP, on the simulator's own port (parameters in the query string or a form
                                                 an empty HTTP 5xx (500-599) reply
     POST /sim/fault?action=force_1021[&count=K] the next K signed REST requests are refused
                                                 with -1021 "outside of the recvWindow"
-    POST /sim/fault?action=force_429[&count=K]  the next K weighted REST requests get 429 -1003
+    POST /sim/fault?action=force_429[&count=K][&seconds=N]
+                                                the next K weighted REST requests get 429 -1003
+                                                with Retry-After N seconds (default: until the
+                                                weight's minute ends)
     POST /sim/fault?action=force_418&seconds=N  ban "the IP" for N seconds: REST and the
                                                 WebSocket API answer 418 -1003 until then
 
@@ -83,6 +86,7 @@ class Fault:
     seconds: float = 0.0  # STALL, DELAY_REPLY, FORCE_418
     code: int = 1000  # CLOSE (WebSocket close code), HTTP_5XX (HTTP status)
     count: int = 1  # DELAY_REPLY, LOSE_REPLY, HTTP_5XX, FORCE_1021, FORCE_429
+    retry_after_s: float | None = None  # FORCE_429; None: until the minute's end, as the weight limit's
 
     def __str__(self) -> str:
         if self.action in (FaultAction.STALL, FaultAction.FORCE_418):
@@ -93,6 +97,8 @@ class Fault:
             return f"delay_reply seconds={self.seconds:g} count={self.count}"
         if self.action is FaultAction.HTTP_5XX:
             return f"http_5xx code={self.code} count={self.count}"
+        if self.action is FaultAction.FORCE_429 and self.retry_after_s is not None:
+            return f"force_429 count={self.count} seconds={self.retry_after_s:g}"
         if self.action in _COUNTED:
             return f"{self.action.value} count={self.count}"
         return self.action.value
@@ -122,6 +128,8 @@ def parse_fault(params: Mapping[str, str]) -> Fault:
         return Fault(action, seconds=_bounded(params, "seconds", 0.0, MAX_STALL_SECONDS), count=count)
     if action is FaultAction.HTTP_5XX:
         return Fault(action, code=_integer({"code": "503", **params}, "code", 500, 599), count=count)
+    if action is FaultAction.FORCE_429 and "seconds" in params:
+        return Fault(action, count=count, retry_after_s=_bounded(params, "seconds", 0.0, MAX_STALL_SECONDS))
     return Fault(action, count=count)
 
 

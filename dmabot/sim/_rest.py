@@ -8,6 +8,14 @@ exist give 404 with an empty body, a known path with the wrong method 405.
 
 `POST /api/v3/order/test` runs every check of an order without trading it.
 
+The simulator's own endpoints, for tests (no key, no weight):
+
+    POST /sim/fault?action=...                  fault switches (`dmabot.sim._faults`)
+    POST /sim/balance_update?asset=A&delta=D    a deposit (D > 0) or withdrawal (D < 0):
+                                                balanceUpdate, then outboundAccountPosition
+    GET  /sim/requests                          the last `JOURNAL_LENGTH` Binance requests
+                                                answered: [{"time","method","path","status"}]
+
 Signed endpoints (TRADE, USER_DATA) check the `X-MBX-APIKEY` header, the HMAC signature
 over the bytes as sent and the timestamp window (`dmabot.sim._auth`) before they run.
 Successful order placement and cancellation cost no weight (Binance since 2026-04-02);
@@ -35,6 +43,7 @@ __all__ = ["JSON_CONTENT_TYPE", "ApiError", "HttpResponse", "RestApi", "Route"]
 
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 API_KEY_HEADER = "x-mbx-apikey"
+JOURNAL_LENGTH = 10_000
 
 Params = Mapping[str, str]
 
@@ -87,11 +96,15 @@ class RestApi:
         self._reply_faults: deque[Fault] = deque()
         self._force_1021 = 0
         self._force_429 = 0
+        self._retry_after_429_s: float | None = None  # forced 429s: Retry-After, None = to the minute's end
+        # What the exchange saw, for tests to check against: (time, method, path, status).
+        self._journal: deque[tuple[int, str, str, int]] = deque(maxlen=JOURNAL_LENGTH)
         routes = [
             ("/api/v3/ping", Route("GET", 1, lambda params, now_ms: {})),
             ("/api/v3/time", Route("GET", 1, lambda params, now_ms: {"serverTime": now_ms})),
             ("/api/v3/exchangeInfo", Route("GET", 20, self._exchange_info)),
             ("/sim/fault", Route("POST", 0, self._fault)),
+            ("/sim/requests", Route("GET", 0, self._requests)),
         ]
         if venue is not None:
             routes += [
@@ -103,6 +116,7 @@ class RestApi:
                 ("/api/v3/openOrders", Route("DELETE", 1, venue.cancel_open_orders, **_CANCEL)),
                 ("/api/v3/account", Route("GET", 20, venue.account, signed=True)),
                 ("/api/v3/myTrades", Route("GET", _my_trades_weight, venue.my_trades, signed=True)),
+                ("/sim/balance_update", Route("POST", 0, venue.balance_update)),
             ]
         self._routes: dict[str, dict[str, Route]] = {}
         for path, route in routes:
@@ -146,6 +160,8 @@ class RestApi:
         else:
             charged = 0 if route.free_if_ok else weight
             response = HttpResponse(200, json_bytes(result), self._charge(route, charged, now_ms))
+        if route.weight:  # a Binance endpoint, not one of the simulator's own
+            self._journal.append((now_ms, method, url.path, response.status))
         # a reply fault hits whatever the matching engine answered, a rejection included
         return _faulty(response, reply_fault) if reply_fault else response
 
@@ -178,12 +194,16 @@ class RestApi:
 
     def _forced_429(self, now_ms: int) -> ApiError:
         limit = self._weight.limits.request_weight
+        if self._retry_after_429_s is None:
+            retry_after_ms = (now_ms // 60_000 + 1) * 60_000
+        else:
+            retry_after_ms = now_ms + round(self._retry_after_429_s * 1000)
         return ApiError(
             429,
             -1003,
             f"Too much request weight used; current limit is {limit} request weight per 1 MINUTE."
             " Please use WebSocket Streams for live updates to avoid polling the API.",
-            retry_after_ms=(now_ms // 60_000 + 1) * 60_000,
+            retry_after_ms=retry_after_ms,
         )
 
     # -- fault switches for replies ------------------------------------------------------
@@ -194,8 +214,9 @@ class RestApi:
     def force_1021(self, count: int) -> None:
         self._force_1021 += count
 
-    def force_429(self, count: int) -> None:
+    def force_429(self, count: int, retry_after_s: float | None = None) -> None:
         self._force_429 += count
+        self._retry_after_429_s = retry_after_s
 
     def force_418(self, now_ms: int, seconds: float) -> None:
         self._weight.ban(now_ms, round(seconds * 1000))
@@ -213,6 +234,14 @@ class RestApi:
         if not all(name in self._specs for name in names):
             raise ApiError(400, -1121, "Invalid symbol.")
         return exchange_info((self._specs[name] for name in names), now_ms, self._weight.limits.as_rate_limits())
+
+    def _requests(self, params: Params, now_ms: int) -> dict[str, Any]:
+        return {
+            "requests": [
+                {"time": t, "method": method, "path": path, "status": status}
+                for t, method, path, status in self._journal
+            ]
+        }
 
     def _fault(self, params: Params, now_ms: int) -> dict[str, Any]:
         try:

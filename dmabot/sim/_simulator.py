@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 
 from dmabot.binance.signing import Credentials
 from dmabot.reactor import Reactor
@@ -37,10 +38,12 @@ class SimConfig:
     seed: int = 0
     ping_interval_s: float = 20.0
     pong_timeout_s: float = 60.0
-    # credentials signed trading requests are checked against; without both, every signed
-    # request is refused with -2015
+    # the key signed trading requests are checked against: the API key with its HMAC secret
+    # or with the PEM file of its Ed25519 public key; without a key, every signed request is
+    # refused with -2015
     api_key: str | None = None
     api_secret: str | None = field(default=None, repr=False)
+    api_public_key_file: str | None = None
     # the account's starting free balances, "ASSET=AMOUNT,..."
     balances: str = "USDT=100000,BTC=1,ETH=10"
     commission: Fraction = DEFAULT_COMMISSION  # maker and taker, charged in the asset received
@@ -53,6 +56,21 @@ class SimConfig:
     @property
     def pong_timeout_ns(self) -> int:
         return round(self.pong_timeout_s * 1e9)
+
+
+def authenticator(config: SimConfig) -> Authenticator:
+    """The account's key as `config` gives it (ValueError for two, or a bad public key file)."""
+    if config.api_secret and config.api_public_key_file:
+        raise ValueError("an API key has an HMAC secret or an Ed25519 public key, not both")
+    if config.api_key and config.api_secret:
+        return Authenticator(Credentials(config.api_key, config.api_secret))
+    if config.api_key and config.api_public_key_file:
+        try:
+            pem = Path(config.api_public_key_file).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read {config.api_public_key_file}: {exc.strerror}") from None
+        return Authenticator.ed25519(config.api_key, pem)
+    return Authenticator(None)
 
 
 def wall_clock_ms() -> int:
@@ -76,10 +94,7 @@ class Simulator:
         self.venue = Venue(
             {walk.spec.symbol: walk for walk in walks}, parse_balances(config.balances), config.commission
         )
-        credentials = None
-        if config.api_key and config.api_secret:
-            credentials = Credentials(config.api_key, config.api_secret)
-        self.app = SimApp(specs, self, venue=self.venue, auth=Authenticator(credentials), limits=config.limits)
+        self.app = SimApp(specs, self, venue=self.venue, auth=authenticator(config), limits=config.limits)
         self.feed = Feed(reactor, walks, config.rate_hz, self.connections, self._on_book)
         self._server: Server | None = None
 
@@ -95,7 +110,7 @@ class Simulator:
             ",".join(self.config.symbols),
             self.config.rate_hz,
             self.config.seed,
-            "set" if self.config.api_key else "unset",
+            ("set (Ed25519)" if self.config.api_public_key_file else "set") if self.config.api_key else "unset",
             self.config.balances,
             float(self.config.commission),
         )
@@ -139,7 +154,7 @@ class Simulator:
             FaultAction.LOSE_REPLY: lambda: _zero(rest.queue_reply_fault(fault)),
             FaultAction.HTTP_5XX: lambda: _zero(rest.queue_reply_fault(fault)),
             FaultAction.FORCE_1021: lambda: _zero(rest.force_1021(fault.count)),
-            FaultAction.FORCE_429: lambda: _zero(rest.force_429(fault.count)),
+            FaultAction.FORCE_429: lambda: _zero(rest.force_429(fault.count, fault.retry_after_s)),
             FaultAction.FORCE_418: lambda: _zero(rest.force_418(self.now_ms(), fault.seconds)),
         }
         log.info("fault %s", fault)

@@ -32,7 +32,7 @@ from dmabot.binance.filters import parse_exchange_info
 from dmabot.sim._errors import ApiError
 from dmabot.sim._exchange_info import exchange_info
 from dmabot.sim._market import BookTickerWalk
-from dmabot.sim._symbols import SCALE, SymbolSpec, format_units
+from dmabot.sim._symbols import SCALE, SymbolSpec, format_units, to_units
 
 Params = Mapping[str, str]
 Event = dict[str, Any]
@@ -479,6 +479,26 @@ class Venue:
             "uid": 354937868,
         }
 
+    def balance_update(self, params: Params, now_ms: int) -> dict[str, Any]:
+        """A deposit (`delta` > 0) or withdrawal (< 0) of `asset`, outside trading (a test's
+        switch, not a Binance endpoint): free moves by `delta`, and subscribers get a
+        balanceUpdate, then the outboundAccountPosition that follows any balance change."""
+        asset = params.get("asset", "")
+        if not (asset.isalnum() and asset.isupper()):
+            raise mandatory("asset")
+        try:
+            delta = to_units(params.get("delta", ""))
+        except (ValueError, ArithmeticError):
+            raise mandatory("delta") from None
+        balance = self.balances.setdefault(asset, Balance())
+        if balance.free + delta < 0:
+            raise ApiError(400, -2010, "Account has insufficient balance for requested action.")
+        balance.free += delta
+        self._changed_assets.add(asset)
+        self._publish({"e": "balanceUpdate", "E": now_ms, "a": asset, "d": _signed(delta), "T": now_ms})
+        self._account_position(now_ms)
+        return {"asset": asset, "free": format_units(balance.free), "locked": format_units(balance.locked)}
+
     def my_trades(self, params: Params, now_ms: int) -> list[dict[str, Any]]:
         """GET /api/v3/myTrades (`orderId`, `fromId`, `limit`; oldest first)."""
         spec = self._spec(params)
@@ -658,7 +678,6 @@ class Venue:
         order.executed_qty += qty
         order.cum_quote += quote
         order.update_time = now_ms
-        self.update_time = now_ms
         if order.remaining == 0:
             self._close(order, Status.FILLED, now_ms)
         else:
@@ -673,7 +692,6 @@ class Venue:
         self._open[order.symbol].pop(order.order_id, None)
         if order.locked:
             self._unlock(order, order.locked)
-        self.update_time = now_ms
 
     def _cancel(self, order: Order, cancel_id: str, now_ms: int) -> None:
         self._close(order, Status.CANCELED, now_ms)
@@ -768,11 +786,14 @@ class Venue:
             return
         assets = sorted(self._changed_assets)
         self._changed_assets.clear()
+        # Every balance change (a lock included) is an account update: `u` here and the
+        # account's `updateTime` order a snapshot against the events.
+        self.update_time = now_ms
         self._publish(
             {
                 "e": "outboundAccountPosition",
                 "E": now_ms,
-                "u": self.update_time or now_ms,
+                "u": self.update_time,
                 "B": [
                     {
                         "a": a,
@@ -783,6 +804,11 @@ class Venue:
                 ],
             }
         )
+
+
+def _signed(units: int) -> str:
+    """A balance delta: '-1.50000000' for a withdrawal."""
+    return ("-" if units < 0 else "") + format_units(abs(units))
 
 
 def _quote(price: int, qty: int) -> int:
