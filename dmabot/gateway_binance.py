@@ -1,6 +1,8 @@
-"""Binance Spot order entry over REST: the sans-IO pieces of `dmabot.binance` on the reactor.
+"""Binance Spot order entry: the sans-IO pieces of `dmabot.binance` on the reactor.
 
-One kept-alive HTTPS connection (`RestConnection`, one request in flight) carries everything:
+One kept-alive HTTPS connection (`RestConnection`, one request in flight) carries the clock,
+exchangeInfo, queries, reconciliation, the account's balances, the cancels at exit and, with
+ORDER_TRANSPORT=rest (the default), the orders:
 
     start:   GET /api/v3/time -> ServerClock, GET /api/v3/exchangeInfo?symbols=[..] -> rules,
              then READY. Orders before READY, or while the connection is down, are rejected
@@ -13,6 +15,8 @@ One kept-alive HTTPS connection (`RestConnection`, one request in flight) carrie
              lost connection makes the order UNKNOWN; it is resolved by GET /api/v3/order by
              origClientOrderId (then myTrades for its fills), never by a resend.
     close:   reconnect with capped exponential backoff, resync the clock, READY again.
+    outages: after a REST reconnect or a user data resubscription, myTrades since the last
+             trade id and openOrders per symbol, through the same registry (each fill once).
 
 An unknown symbol cannot be traded, and the engine is already running when exchangeInfo
 answers: the gateway names it in an error and asks the engine to stop (`on_fatal`), which
