@@ -1,6 +1,7 @@
 """The engine and the simulator as subprocesses, as a user runs them, for end-to-end tests."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -9,7 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -101,3 +102,47 @@ def tls_files(folder: Path) -> tuple[str, str, str]:
     for blob in cert.cert_chain_pems:
         blob.write_to_path(cert_file, append=True)
     return ca, cert_file, key_file
+
+
+PROBE_KEY = "probe-key"
+PROBE_SECRET = "probe-s3cret-never-logged"
+
+
+def run_tick_to_trade(folder: Path, ticks: int, warmup: int, order_transport: str = "rest",
+                      timeout_s: float = 120.0) -> dict[str, Any]:
+    """The simulator in tick-to-trade probe mode (TLS) and the engine trading it, until the probe
+    has measured `ticks` ticks after `warmup` orders; returns its report (dmabot/sim/_probe.py)."""
+    ca, cert, key = tls_files(folder)
+    out = folder / "tick_to_trade.json"
+    sim, _, port = start_sim([
+        "--symbols", "BTCUSDT", "--tls-cert", cert, "--tls-key", key,
+        "--api-key", PROBE_KEY, "--api-secret", PROBE_SECRET,
+        # far above what the probe sends: past half of a limit the engine paces its orders
+        "--weight-limit", "1000000000", "--order-limit-10s", "1000000000",
+        "--probe-tick-to-trade", str(ticks), "--probe-warmup", str(warmup), "--probe-out", str(out),
+    ], folder / "sim.log")
+    engine = EngineProcess(folder, 0, {  # metrics on any free port: not watched here
+        "FEED_MODE": "binance_sandbox", "VENUE_MODE": "binance_sandbox", "SYMBOLS": "BTCUSDT",
+        "BINANCE_WS_URL": f"wss://127.0.0.1:{port}/ws", "BINANCE_REST_URL": f"https://127.0.0.1:{port}",
+        "BINANCE_WS_API_URL": f"wss://127.0.0.1:{port}/ws-api/v3", "BINANCE_CA_FILE": ca,
+        "BINANCE_API_KEY": PROBE_KEY, "BINANCE_API_SECRET": PROBE_SECRET, "ORDER_TRANSPORT": order_transport,
+        # what the probe's ticks make fire on every tick (dmabot/sim/_probe.py)
+        "STRATEGIES": "mean_reversion", "STRATEGY_WORKERS": "1", "MR_WINDOW": "2", "MR_EDGE_BPS": "1",
+        "MR_COOLDOWN_MS": "0", "ORDER_QTY": "0.001", "MAX_QPS": "1000000", "RECORD_FILE": "",
+    })
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not out.exists():
+            assert engine.proc.poll() is None, engine.log.read_text()[-3000:]
+            assert sim.poll() is None, (folder / "sim.log").read_text()[-3000:]
+            if time.monotonic() > deadline:
+                pytest.fail(f"no probe report after {timeout_s:g} s\n" + (folder / "sim.log").read_text()[-3000:])
+            time.sleep(0.1)
+        engine.stop()
+        stop_process(sim)
+    finally:
+        engine.kill()
+        if sim.poll() is None:
+            sim.kill()
+            sim.wait()
+    return json.loads(out.read_text())

@@ -11,7 +11,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Pong, Request, TextMessage
 from wsproto.frame_protocol import FrameProtocol
 
-from dmabot.sim._app import SimApp
+from dmabot.sim._app import OrderEntry, SimApp
 from dmabot.sim._faults import Fault, FaultAction, FaultError, parse_fault
 from dmabot.sim._limits import RequestWeight
 from dmabot.sim._market import BookTickerWalk
@@ -290,6 +290,60 @@ def test_parse_fault(params: dict, expected: Fault) -> None:
 def test_parse_fault_rejects(params: dict) -> None:
     with pytest.raises(FaultError):
         parse_fault(params)
+
+
+# -- order arrivals: where the tick-to-trade probe stops its clock ----------------------------
+
+
+def watched_app() -> tuple[SimApp, list[OrderEntry]]:
+    """An app without a venue (only the moment of arrival matters) and the arrivals it reports."""
+    app = SimApp(KNOWN_SYMBOLS, RecordingFaults())
+    arrivals: list[OrderEntry] = []
+    app.on_order_arrival = arrivals.append
+    return app, arrivals
+
+
+def test_a_rest_order_arrives_when_its_whole_request_has_been_read() -> None:
+    app, arrivals = watched_app()
+    protocol = SimProtocol(app)
+    client = h11.Connection(h11.CLIENT)
+    body = b"symbol=BTCUSDT&side=BUY"
+    request = h11.Request(
+        method="POST", target="/api/v3/order?timestamp=1", headers=[("Host", "sim"), ("Content-Length", str(len(body)))]
+    )
+    wire = client.send(request) + client.send(h11.Data(data=body))
+    protocol.receive_data(wire[:-1], NOW_MS)
+    assert arrivals == []
+    protocol.receive_data(wire[-1:], NOW_MS)
+    assert arrivals == [OrderEntry.REST]
+
+
+@pytest.mark.parametrize(
+    ("method", "target"), [("GET", "/api/v3/order"), ("POST", "/api/v3/order/test"), ("DELETE", "/api/v3/order")]
+)
+def test_other_rest_requests_are_no_orders(method: str, target: str) -> None:
+    app, arrivals = watched_app()
+    client = h11.Connection(h11.CLIENT)
+    request = client.send(h11.Request(method=method, target=target, headers=[("Host", "sim"), ("Content-Length", "0")]))
+    SimProtocol(app).receive_data(request + client.send(h11.EndOfMessage()), NOW_MS)
+    assert arrivals == []
+
+
+def test_a_ws_api_order_arrives_when_its_json_names_order_place() -> None:
+    app, arrivals = watched_app()
+    session = app.open_session("/ws-api/v3")
+    assert isinstance(session, WsApiSession)
+    session.handle_text('{"id":1,"method":"ping"}', NOW_MS)
+    session.handle_text('{"id":2,"method":"order.place"', NOW_MS)  # not JSON: no order
+    assert arrivals == []
+    reply = json.loads(session.handle_text('{"id":3,"method":"order.place","params":{}}', NOW_MS))
+    assert reply["status"] == 400  # no venue here: refused, after the arrival was reported
+    assert arrivals == [OrderEntry.WS_API]
+
+
+def test_a_ws_api_session_without_a_watcher_serves_orders_as_before() -> None:
+    session = WsApiSession(PUBLIC_METHODS, RequestWeight())
+    assert json.loads(session.handle_text('{"id":1,"method":"order.place","params":{}}', NOW_MS))["status"] == 400
 
 
 # -- market and symbols -----------------------------------------------------------------------

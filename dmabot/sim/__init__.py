@@ -7,6 +7,8 @@ streams (`/ws`, `/ws/<stream>`, `/stream?streams=a/b`), the WebSocket API (`/ws-
 `ping`, `time`, `userDataStream.subscribe.signature` and the user-data events,
 `order.place`, `order.cancel`, ...) and the fault switches (`POST /sim/fault`, see
 `dmabot.sim._faults`). Orders match against the simulator's own books (`dmabot.sim._venue`).
+With `--probe-tick-to-trade N` the first symbol's book is the wire tick-to-trade probe's
+(`dmabot.sim._probe`).
 
     python -m dmabot.sim --port 0 --tls-cert cert.pem --tls-key key.pem --rate 50 \
         --api-key KEY --api-secret SECRET --balances USDT=100000,BTC=1,ETH=10

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from enum import Enum
+from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
 from dmabot.sim._auth import Authenticator
@@ -19,6 +21,13 @@ from dmabot.sim._ws_trading import trading_methods
 WS_API_PATH = "/ws-api/v3"
 
 Session = StreamSession | WsApiSession
+
+
+class OrderEntry(Enum):
+    """How an order request reached the simulator."""
+
+    REST = "rest"  # POST /api/v3/order
+    WS_API = "ws_api"  # order.place on /ws-api/v3
 
 
 class Rejected(Exception):
@@ -49,6 +58,14 @@ class SimApp:
             venue.on_first_trade = lambda now_ms: self.weight.add_order(now_ms, -1)
             ws_api_methods = {**ws_api_methods, **trading_methods(venue, auth, self.weight)}
         self._ws_api_methods = ws_api_methods
+        # Called the moment an order request has arrived whole and been parsed, before any
+        # check or the matching engine runs: the tick-to-trade probe stops its clock here
+        # (dmabot.sim._probe), so the simulator's own work on the order is not counted.
+        self.on_order_arrival: Callable[[OrderEntry], None] | None = None
+
+    def order_arrived(self, entry: OrderEntry) -> None:
+        if self.on_order_arrival is not None:
+            self.on_order_arrival(entry)
 
     def open_session(self, target: str) -> Session:
         """The session for a WebSocket upgrade to `target`, or `Rejected`.
@@ -58,7 +75,7 @@ class SimApp:
         """
         url = urlsplit(target)
         if url.path == WS_API_PATH:
-            return WsApiSession(self._ws_api_methods, self.weight)
+            return WsApiSession(self._ws_api_methods, self.weight, partial(self.order_arrived, OrderEntry.WS_API))
         if url.path == "/ws" or url.path.startswith("/ws/"):
             streams, combined = url.path[len("/ws/") :].split("/"), False
         elif url.path == "/stream":

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 from dmabot.reactor import Reactor
 from dmabot.sim._limits import Limits
+from dmabot.sim._probe import ProbeConfig
 from dmabot.sim._simulator import SimConfig, Simulator
 from dmabot.sim._symbols import symbol_spec
 from dmabot.sim._venue import parse_balances
@@ -92,6 +93,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="drop a client whose pong is this late (default %(default)s)",
     )
+    probe = parser.add_argument_group(
+        "tick-to-trade probe",
+        "The first symbol's book alternates so that mean reversion (MR_WINDOW=2, MR_EDGE_BPS=1, "
+        "MR_COOLDOWN_MS=0) fires on every tick; each tick is timed from its write to the arrival of the "
+        "order it causes (REST or WebSocket API). Raise --weight-limit and --order-limit-10s well above "
+        "what the probe sends, or the engine paces its orders. See dmabot/sim/_probe.py.",
+    )
+    probe.add_argument(
+        "--probe-tick-to-trade",
+        type=_positive_int,
+        metavar="N",
+        help="measure N ticks (each an order's latency or a miss), then write the report",
+    )
+    probe.add_argument(
+        "--probe-warmup",
+        type=_non_negative_int,
+        default=ProbeConfig.warmup,
+        metavar="N",
+        help="orders before the measuring starts, not counted (default %(default)s)",
+    )
+    probe.add_argument("--probe-out", metavar="FILE", help="where the JSON report goes (required with the probe)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -104,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--tls-key needs --tls-cert")
         if args.api_secret and args.api_public_key_file:
             parser.error("--api-secret and --api-public-key-file: an API key has one or the other")
+        if (args.probe_tick_to_trade is None) != (args.probe_out is None):
+            parser.error("--probe-tick-to-trade and --probe-out go together")
     except SystemExit as exc:  # --help or a usage error, already printed
         return int(exc.code or 0)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -123,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         balances=args.balances,
         commission=args.commission,
         limits=Limits(request_weight=args.weight_limit, orders_10s=args.order_limit_10s),
+        probe=ProbeConfig(args.probe_tick_to_trade, args.probe_out, args.probe_warmup)
+        if args.probe_tick_to_trade is not None
+        else None,
     )
     reactor = Reactor()
     try:
@@ -179,6 +206,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text} is not > 0")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not >= 0")
     return value
 
 

@@ -75,8 +75,11 @@ class Feed:
             self._reactor.call_at(self._stalled_until_ns, self.kick)
 
     def kick(self) -> None:
-        """A subscriber may take data again: restart the rate-0 pump if it is idle."""
-        if self._running and not self._period_ns and self._pump_handle is None:
+        """A subscriber may take data again: restart the rate-0 pump if it is idle.
+
+        Without walks (the tick-to-trade probe has the only book) it would spin for nothing.
+        """
+        if self._running and self._walks and not self._period_ns and self._pump_handle is None:
             self._pump_handle = self._reactor.call_soon(self._pump, prio=PRIO_MARKET_DATA)
 
     def _tick(self, walk: BookTickerWalk, due: int) -> None:

@@ -49,7 +49,7 @@ class ClientHandler:
     def data_received(self, data: bytes) -> None:
         was_http = self._protocol.mode is Mode.HTTP
         try:
-            self._write(self._protocol.receive_data(data, self._sim.now_ms()))
+            self.write(self._protocol.receive_data(data, self._sim.now_ms()))
         except Exception:  # a bug here must cost one connection, not the whole simulator
             log.exception("conn peer=%s path=%s: internal error; dropping it", self.peer, self._protocol.target)
             self.drop()
@@ -72,7 +72,7 @@ class ClientHandler:
 
     def _send_delayed(self, key: int, reply: bytes) -> None:
         del self._delayed[key]
-        self._write(reply)
+        self.write(reply)
         if self._protocol.closing and not self._delayed:
             self._close_transport()
 
@@ -108,12 +108,26 @@ class ClientHandler:
     def wants_data(self) -> bool:
         return self._writable and self._streams is not None and bool(self._streams.subscriptions)
 
+    def takes(self, stream: str) -> bool:
+        """Subscribed to `stream` and not held back by a full write buffer."""
+        return self._writable and self._streams is not None and stream in self._streams.subscriptions
+
     def publish(self, stream: str, payload: str) -> None:
+        self.write(self.encode(stream, payload))
+
+    def encode(self, stream: str, payload: str) -> bytes:
+        """The bytes that publish `payload` of `stream` here; empty when this connection takes none.
+
+        Apart from `write` so the tick-to-trade probe can start its clock between the two.
+        """
         if not self._writable or self._streams is None:
-            return
+            return b""
         frame = self._streams.frame(stream, payload)
-        if frame is not None:
-            self._write(self._protocol.send_text(frame))
+        return self._protocol.send_text(frame) if frame is not None else b""
+
+    def write(self, data: bytes) -> None:
+        if data and self.transport is not None:
+            self.transport.write(data)
 
     # -- faults and liveness -------------------------------------------------------------
     def drop(self) -> None:
@@ -122,23 +136,23 @@ class ClientHandler:
 
     def send_malformed_frame(self) -> None:
         if self._protocol.is_open_websocket:
-            self._write(MALFORMED_FRAME)
+            self.write(MALFORMED_FRAME)
 
     def send_malformed_payload(self) -> None:
-        self._write(self._protocol.send_text(MALFORMED_PAYLOAD))
+        self.write(self._protocol.send_text(MALFORMED_PAYLOAD))
 
     def send_server_shutdown(self) -> None:
         session = self._protocol.session
         if isinstance(session, StreamSession):
-            self._write(self._protocol.send_text(session.server_shutdown(self._sim.now_ms())))
+            self.write(self._protocol.send_text(session.server_shutdown(self._sim.now_ms())))
 
     def ping(self) -> None:
         self._pings_sent += 1
-        self._write(self._protocol.ping(b"%d" % self._pings_sent, self._sim.reactor.now()))
+        self.write(self._protocol.ping(b"%d" % self._pings_sent, self._sim.reactor.now()))
 
     def close(self, code: int, reason: str = "") -> None:
         """Start a WebSocket close handshake; cut the socket if the peer does not answer."""
-        self._write(self._protocol.close(code, reason))
+        self.write(self._protocol.close(code, reason))
         if self._close_deadline is None:
             self._close_deadline = self._sim.reactor.call_later(CLOSE_TIMEOUT_NS, self.drop)
 
@@ -162,7 +176,7 @@ class ClientHandler:
             session.push = self._push_text
 
     def _push_text(self, text: str) -> None:
-        self._write(self._protocol.send_text(text))
+        self.write(self._protocol.send_text(text))
 
     def _schedule_ping(self) -> None:
         self._ping_timer = self._sim.reactor.call_later(self._sim.config.ping_interval_ns, self._on_ping_timer)
@@ -175,10 +189,6 @@ class ClientHandler:
             return
         self.ping()
         self._schedule_ping()
-
-    def _write(self, data: bytes) -> None:
-        if data and self.transport is not None:
-            self.transport.write(data)
 
     def _close_transport(self) -> None:
         if self.transport is not None:

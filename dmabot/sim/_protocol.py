@@ -26,8 +26,8 @@ from wsproto.events import (
 )
 from wsproto.utilities import RemoteProtocolError as WsHandshakeError
 
-from dmabot.sim._app import Rejected, Session, SimApp
-from dmabot.sim._rest import HttpResponse
+from dmabot.sim._app import OrderEntry, Rejected, Session, SimApp
+from dmabot.sim._rest import ORDER_PATH, HttpResponse
 from dmabot.sim._streams import StreamSession
 
 MAX_REQUEST_BODY = 64 * 1024
@@ -99,6 +99,8 @@ class SimProtocol:
         request = self._request
         assert request is not None
         target = request.target.decode("ascii", "replace")
+        if request.method == b"POST" and target.partition("?")[0] == ORDER_PATH:
+            self._app.order_arrived(OrderEntry.REST)
         if _wants_websocket(request):
             return self._upgrade(request, target, now_ms)
         method = request.method.decode("ascii", "replace")

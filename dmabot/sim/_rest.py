@@ -39,11 +39,12 @@ from dmabot.sim._limits import RequestWeight
 from dmabot.sim._symbols import SymbolSpec
 from dmabot.sim._venue import Venue
 
-__all__ = ["JSON_CONTENT_TYPE", "ApiError", "HttpResponse", "RestApi", "Route"]
+__all__ = ["JSON_CONTENT_TYPE", "ORDER_PATH", "ApiError", "HttpResponse", "RestApi", "Route"]
 
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 API_KEY_HEADER = "x-mbx-apikey"
 JOURNAL_LENGTH = 10_000
+ORDER_PATH = "/api/v3/order"
 
 Params = Mapping[str, str]
 
@@ -108,10 +109,10 @@ class RestApi:
         ]
         if venue is not None:
             routes += [
-                ("/api/v3/order", Route("POST", 1, venue.new_order, **_PLACE)),
+                (ORDER_PATH, Route("POST", 1, venue.new_order, **_PLACE)),
                 ("/api/v3/order/test", Route("POST", 1, venue.test_order, signed=True)),
-                ("/api/v3/order", Route("DELETE", 1, venue.cancel_order, **_CANCEL)),
-                ("/api/v3/order", Route("GET", 4, venue.query_order, signed=True)),
+                (ORDER_PATH, Route("DELETE", 1, venue.cancel_order, **_CANCEL)),
+                (ORDER_PATH, Route("GET", 4, venue.query_order, signed=True)),
                 ("/api/v3/openOrders", Route("GET", _open_orders_weight, venue.open_orders, signed=True)),
                 ("/api/v3/openOrders", Route("DELETE", 1, venue.cancel_open_orders, **_CANCEL)),
                 ("/api/v3/account", Route("GET", 20, venue.account, signed=True)),

@@ -19,6 +19,7 @@ from dmabot.sim._feed import Feed
 from dmabot.sim._handler import ClientHandler
 from dmabot.sim._limits import DEFAULT_LIMITS, Limits
 from dmabot.sim._market import BookTickerWalk
+from dmabot.sim._probe import Probe, ProbeConfig
 from dmabot.sim._protocol import Mode
 from dmabot.sim._symbols import symbol_spec
 from dmabot.sim._venue import DEFAULT_COMMISSION, Venue, parse_balances
@@ -48,6 +49,8 @@ class SimConfig:
     balances: str = "USDT=100000,BTC=1,ETH=10"
     commission: Fraction = DEFAULT_COMMISSION  # maker and taker, charged in the asset received
     limits: Limits = DEFAULT_LIMITS
+    # tick-to-trade probe mode: the first symbol's book is the probe's (dmabot.sim._probe)
+    probe: ProbeConfig | None = None
 
     @property
     def ping_interval_ns(self) -> int:
@@ -95,6 +98,11 @@ class Simulator:
             {walk.spec.symbol: walk for walk in walks}, parse_balances(config.balances), config.commission
         )
         self.app = SimApp(specs, self, venue=self.venue, auth=authenticator(config), limits=config.limits)
+        self.probe: Probe | None = None
+        if config.probe is not None:
+            self.probe = Probe(reactor, walks[0], self.connections, self._on_book, config.probe)
+            self.app.on_order_arrival = self.probe.order_arrived
+            walks = walks[1:]
         self.feed = Feed(reactor, walks, config.rate_hz, self.connections, self._on_book)
         self._server: Server | None = None
 
@@ -104,6 +112,8 @@ class Simulator:
             tls = server_tls_context(self.config.tls_cert, self.config.tls_key or self.config.tls_cert)
         self._server = Server(self.reactor, self.config.host, self.config.port, lambda: ClientHandler(self), tls=tls)
         self.feed.start()
+        if self.probe is not None:
+            self.probe.start()
         log.info(
             "sim listening on %s (symbols %s, rate %g Hz, seed %d, api key %s, balances %s, commission %s)",
             self.url,
@@ -114,6 +124,15 @@ class Simulator:
             self.config.balances,
             float(self.config.commission),
         )
+        if self.config.probe is not None:
+            probe = self.config.probe
+            log.info(
+                "probe tick-to-trade on %s: %d ticks measured after %d warm-up orders, report to %s",
+                self.config.symbols[0],
+                probe.ticks,
+                probe.warmup,
+                probe.out,
+            )
 
     @property
     def port(self) -> int:
@@ -127,6 +146,8 @@ class Simulator:
 
     def close(self) -> None:
         self.feed.stop()
+        if self.probe is not None:
+            self.probe.stop()
         if self._server is not None:
             self._server.close()
         for connection in list(self.connections):

@@ -37,6 +37,8 @@ class Method:
     free_if_ok: bool = False  # order placement and cancels: weight only when they fail
 
 
+ORDER_PLACE = "order.place"
+
 PUBLIC_METHODS: Mapping[str, Method] = {
     "ping": Method(1, lambda params, ctx: {}),
     "time": Method(1, lambda params, ctx: {"serverTime": ctx.now_ms}),
@@ -48,11 +50,16 @@ class WsApiSession:
 
     `push` is set by the I/O side to send a text frame outside a reply (subscription
     events); `close()` ends the subscriptions when the connection goes away.
+    `on_order_place` is called as soon as an `order.place` request has been read, before
+    it is checked or run (see `SimApp.on_order_arrival`).
     """
 
-    def __init__(self, methods: Mapping[str, Method], weight: RequestWeight) -> None:
+    def __init__(
+        self, methods: Mapping[str, Method], weight: RequestWeight, on_order_place: Callable[[], None] | None = None
+    ) -> None:
         self._methods = methods
         self._weight = weight
+        self._on_order_place = on_order_place
         self.push: Callable[[str], None] | None = None
         # subscriptionId -> what ends it (detaches the listener)
         self.subscriptions: dict[int, Callable[[], None]] = {}
@@ -73,6 +80,8 @@ class WsApiSession:
             request = _parse_object(text)
             request_id = request.get("id")
             name, params = _method_and_params(request)
+            if name == ORDER_PLACE and self._on_order_place is not None:
+                self._on_order_place()
             method = self._methods.get(name)
             if method is None:
                 raise ApiError(400, -1020, f"Unsupported operation: unknown method '{name}'.")

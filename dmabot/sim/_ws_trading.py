@@ -23,7 +23,7 @@ from dmabot.sim._auth import Authenticator
 from dmabot.sim._errors import ApiError
 from dmabot.sim._limits import RequestWeight
 from dmabot.sim._venue import Event, Venue
-from dmabot.sim._ws_api import Method, RequestContext
+from dmabot.sim._ws_api import ORDER_PLACE, Method, RequestContext
 
 _SIGNING_PARAMS = frozenset({"apiKey", "signature", "timestamp", "recvWindow"})
 
@@ -84,7 +84,7 @@ def trading_methods(venue: Venue, auth: Authenticator, weight: RequestWeight) ->
         "userDataStream.subscribe.signature": Method(2, subscribe),
         "userDataStream.unsubscribe": Method(2, unsubscribe),
         "session.subscriptions": Method(2, subscriptions),
-        "order.place": Method(1, signed(venue.new_order, places_order=True), free_if_ok=True),
+        ORDER_PLACE: Method(1, signed(venue.new_order, places_order=True), free_if_ok=True),
         "order.cancel": Method(1, signed(venue.cancel_order), free_if_ok=True),
         "order.status": Method(4, signed(venue.query_order)),
         "openOrders.status": Method(6, signed(venue.open_orders)),
