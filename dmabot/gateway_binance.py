@@ -38,6 +38,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from dmabot._core.grid import LimitOrderGrid
 from dmabot._core.pipeline import Pipeline
 from dmabot._core.types import ExecReport, ExecStatus, Order
 from dmabot.binance.balances import BalanceBook
@@ -208,6 +209,7 @@ class BinanceGateway:
         self.rules: list[SymbolRules] = []
         self.templates: list[OrderTemplate] = []
         self.ws_templates: list[OrderPlaceTemplate] = []
+        self.grids: list[LimitOrderGrid | None] = []
         self._ws_orders: dict[str, int] = {}  # client id -> deadline of an order.place in flight
         self.registry: OrderRegistry | None = None
         self.state = GatewayState.IDLE
@@ -362,37 +364,48 @@ class BinanceGateway:
                                  f"weight_1m={self.rate_limits.used_weight_1m} "
                                  f"orders_10s={self.rate_limits.order_count_10s}", now)
             return
+        reference = self._reference_price(order.sym)
+        # The integer fast path gives the same texts as the Decimal one for every order it
+        # accepts; for anything else the Decimal path says exactly why (or finds it fine).
+        grid = self.grids[order.sym]
+        texts = None if grid is None else grid.prepare(order.side, order.px, order.qty, reference)
+        if texts is None:
+            texts = self._round_and_check(order, reference, now)
+            if texts is None:
+                return
+        px_text, qty_text = texts
+        self._last_order_sent_ns = now
+        client_id = self.ids.make(order)
+        # registered before the bytes exist: a reply cannot beat it
+        self.registry.register(order, client_id, Decimal(qty_text), now)
+        self._send_order(order.sym, client_id, Side.BUY if order.side > 0 else Side.SELL, px_text, qty_text, now)
+
+    def _round_and_check(self, order: Order, reference: float | None, now: int) -> tuple[str, str] | None:
+        """The exact Decimal path: the rounded texts, or None after rejecting the order locally
+        with the filter's name (or `invalid` for a value no filter can round)."""
         rules = self.rules[order.sym]
         side = Side.BUY if order.side > 0 else Side.SELL
         try:
             px = rules.round_price(side, order.px)
             qty = rules.round_qty(order.qty)
-            reject = rules.check(side, OrderType.LIMIT, px, qty, self._reference_price(order.sym))
-        except ValueError as exc:  # a NaN or negative value: risk should not let one through
-            self._reject_locally(order, LocalReason.INVALID.value, str(exc), now)
-            return
+            reject = rules.check(side, OrderType.LIMIT, px, qty, reference)
+        except (ValueError, ArithmeticError) as exc:  # NaN, negative, too many digits: risk stops these
+            self._reject_locally(order, LocalReason.INVALID.value, str(exc) or type(exc).__name__, now)
+            return None
         if reject is not None:
             self._reject_locally(order, reject.filter_name.value, f"{rules.symbol} {reject.reason}", now)
-            return
-        self._last_order_sent_ns = now
-        client_id = self.ids.make(order)
-        self.registry.register(order, client_id, qty, now)  # before the bytes exist: a reply can't beat it
-        self._send_order(client_id, side, px, qty, now)
+            return None
+        return format_decimal(px), format_decimal(qty)
 
-    def _send_order(self, client_id: str, side: Side, px: Decimal, qty: Decimal, now: int) -> None:
-        assert self.registry is not None
-        tracked = self.registry.get(client_id)
-        assert tracked is not None
-        values = (side, OrderType.LIMIT, TimeInForce.IOC, format_decimal(qty), format_decimal(px), client_id,
-                  self.clock.timestamp_ms(now))
+    def _send_order(self, sym: int, client_id: str, side: Side, px_text: str, qty_text: str, now: int) -> None:
+        values = (side, OrderType.LIMIT, TimeInForce.IOC, qty_text, px_text, client_id, self.clock.timestamp_ms(now))
         if self.orders_via_ws_api:
             assert self.user_stream is not None
-            sent = self.user_stream.send_order(client_id, self.ws_templates[tracked.order.sym].build(*values))
+            sent = self.user_stream.send_order(client_id, self.ws_templates[sym].build(*values))
             if sent:
                 self._ws_orders[client_id] = now + self.settings.request_timeout_ns
         else:
-            sent = self._submit(Tag(RequestKind.ORDER, client_id), self.templates[tracked.order.sym].build(*values),
-                                now)
+            sent = self._submit(Tag(RequestKind.ORDER, client_id), self.templates[sym].build(*values), now)
         if sent:
             self.orders_sent += 1
         else:
@@ -566,6 +579,7 @@ class BinanceGateway:
         self.templates = [OrderTemplate(self.target.host_header, s, self.settings.credentials,
                                         self.settings.order_resp_type,
                                         self.settings.recv_window_ms) for s in self.symbols]
+        self.grids = [_fast_grid(r) for r in rules]
         self.ws_templates = [OrderPlaceTemplate(s, self.settings.credentials, self.settings.order_resp_type,
                                                 self.settings.recv_window_ms) for s in self.symbols]
         self.registry = OrderRegistry(rules)
@@ -777,7 +791,8 @@ class BinanceGateway:
             return
         order = tracked.order
         side = Side.BUY if order.side > 0 else Side.SELL
-        self._send_order(client_id, side, tracked.rules.round_price(side, order.px), tracked.qty, self.reactor.now())
+        px_text = format_decimal(tracked.rules.round_price(side, order.px))
+        self._send_order(order.sym, client_id, side, px_text, format_decimal(tracked.qty), self.reactor.now())
 
     def _on_order_failed(self, tag: Tag, f: RequestFailed) -> None:
         assert self.registry is not None
@@ -951,6 +966,16 @@ class _RestProtocol:
 def _is_invalid_timestamp(r: Response) -> bool:
     body = json_body(r)
     return is_error_body(body) and parse_api_error(body, r.status).code == ErrorCode.INVALID_TIMESTAMP
+
+
+def _fast_grid(rules: SymbolRules) -> LimitOrderGrid | None:
+    """The integer fast path of a symbol, or None (the Decimal path alone) for a tick, step or
+    band no 64-bit integer holds: no listed symbol has one, but it must not stop trading."""
+    try:
+        return LimitOrderGrid(rules)
+    except ValueError as exc:
+        log.warning("symbol %s: rounding on the Decimal path only (%s)", rules.symbol, exc)
+        return None
 
 
 def json_body(r: Response) -> Any:

@@ -291,7 +291,8 @@ class Transport:
         as exchanges send, this loop and OpenSSL are most of the receive cost.
         """
         assert self._tls is not None
-        read = self._tls.read
+        tls = self._tls
+        read, incoming = tls.read, self._incoming
         parts: list[bytes] = []
         peer_closed = False
         error: TLSError | None = None
@@ -302,6 +303,10 @@ class Transport:
                     peer_closed = True
                     break
                 parts.append(data)
+                # Nothing left to decrypt: stop here rather than read again only to be told
+                # so by SSLWantReadError (an exception per socket read, on the hot path).
+                if not incoming.pending and not tls.pending():
+                    break
         except ssl.SSLWantReadError:
             pass
         except ssl.SSLZeroReturnError:

@@ -428,3 +428,13 @@ def test_a_reconciliation_refused_with_429_runs_again_after_the_wait(h):
     assert [w.split(b"?")[0] for w in h.written[-5:]] == [
         b"GET /api/v3/myTrades", b"GET /api/v3/openOrders", b"GET /api/v3/myTrades", b"GET /api/v3/openOrders",
         b"GET /api/v3/account"]
+
+
+def test_absurd_values_are_rejected_locally_without_raising(h):
+    h.sync()
+    sent = len(h.written)
+    h.submit(Side.BUY, float("nan"), 0.002)
+    h.submit(Side.BUY, 91250.0, 1e300, order_id=2)
+    h.submit(Side.SELL, -5.0, 0.002, order_id=3)
+    assert len(h.written) == sent and h.pipeline.statuses() == ["REJECTED"] * 3
+    assert h.gw.local_rejections == {"invalid": 2, "LOT_SIZE": 1}

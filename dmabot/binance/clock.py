@@ -64,7 +64,7 @@ def parse_server_time(body: Any) -> int:
 class ServerClock:
     """Reactor time -> Binance server time, from the best of the last few round trips."""
 
-    __slots__ = ("resync_ns", "_samples", "_best", "_synced_at_ns", "_resync_requested", "_retried")
+    __slots__ = ("resync_ns", "_samples", "_best", "_offset_ms", "_synced_at_ns", "_resync_requested", "_retried")
 
     def __init__(self, max_samples: int = DEFAULT_SAMPLES, resync_ns: int = DEFAULT_RESYNC_NS) -> None:
         if max_samples < 1:
@@ -72,6 +72,7 @@ class ServerClock:
         self.resync_ns = resync_ns
         self._samples: deque[TimeSample] = deque(maxlen=max_samples)
         self._best: TimeSample | None = None
+        self._offset_ms = 0.0       # the best sample's, kept: every signed request reads it
         self._synced_at_ns = 0
         self._resync_requested = False
         # request keys that already had their one -1021 retry
@@ -86,6 +87,7 @@ class ServerClock:
         self._samples.append(TimeSample(send_ns, recv_ns, server_ms))
         # Older samples age out, so a drifting clock is followed; ties go to the newest.
         self._best = min(reversed(self._samples), key=_rtt)
+        self._offset_ms = self._best.offset_ms
         self._synced_at_ns = recv_ns
         self._resync_requested = False
         return self._best
@@ -110,7 +112,9 @@ class ServerClock:
     def timestamp_ms(self, now_ns: int) -> int:
         """The ``timestamp`` to sign a request made at reactor time `now_ns` with."""
         # Truncation keeps it at or behind the estimate: ahead by 1 s is rejected, behind is not.
-        return int(now_ns / NS_PER_MS + self._sample().offset_ms)
+        if self._best is None:
+            self._sample()  # raises: never synced
+        return int(now_ns / NS_PER_MS + self._offset_ms)
 
     def on_invalid_timestamp(self, request_key: object) -> RetryDecision:
         """A request (keyed by e.g. its client order id) was rejected with -1021."""
