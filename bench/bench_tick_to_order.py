@@ -123,6 +123,7 @@ class EngineTickToOrder:
         self._real_socket = self.order_transport._sock
         self.order_transport._sock = self.kept
         self._ticks = iter(ticks(10**12, 10**6))
+        self.ticks = 0
 
     def _run_until(self, done) -> None:
         deadline = time.monotonic() + 15
@@ -140,6 +141,7 @@ class EngineTickToOrder:
 
     def on_record(self, record: bytes) -> None:
         """One round, timed: as the reactor's loop does when the feed's socket is readable."""
+        self.ticks += 1
         feed = self.feed_transport
         self.reactor.refresh_now()
         feed._incoming.write(record)
@@ -181,6 +183,7 @@ class NaiveTickToOrder:
         self.order_id = 0
         self.sent: list[bytes] = []
         self._ticks = iter(ticks(10**12, 10**6))
+        self.ticks = 0
 
     def _handshake(self) -> None:
         for _ in range(10):
@@ -198,6 +201,7 @@ class NaiveTickToOrder:
         return (self.server_out.read(),), {}
 
     def on_record(self, record: bytes) -> None:
+        self.ticks += 1
         self.client_in.write(record)
         self.ws.receive_data(self.client.read(16384))
         for event in self.ws.events():
@@ -277,13 +281,13 @@ def test_tick_to_order_bytes(benchmark, record_per_message, tls, transport, role
         if role == "fast":
             # every round sent one order, and the simulator's side reads each as a request
             # (the first two ticks fill the mean's window)
-            assert path.gateway.local_rejections == {} and path.gateway.orders_sent == WARMUP + ROUNDS - 2
+            assert path.gateway.local_rejections == {} and path.gateway.orders_sent == path.ticks - 2
             server = path.order_server
             requests = order_requests(server._tls, server._incoming, path.kept.sent, transport)
-            assert len(requests) == WARMUP + ROUNDS - 2
+            assert len(requests) == path.ticks - 2
         else:
-            assert len(path.sent) == WARMUP + ROUNDS - 2
+            assert len(path.sent) == path.ticks - 2
             requests = order_requests(path.server, path.server_in, path.sent, transport)
-            assert len(requests) == WARMUP + ROUNDS - 2
+            assert len(requests) == path.ticks - 2
     finally:
         path.close()

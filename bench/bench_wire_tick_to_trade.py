@@ -24,7 +24,7 @@ Run: pytest bench/bench_wire_tick_to_trade.py --benchmark-only
 from __future__ import annotations
 
 import pytest
-from _processes import run_tick_to_trade
+from _processes import run_tick_to_trade, run_tick_to_trade_floor
 
 # the engine's ORDER_TRANSPORT values measured
 ORDER_TRANSPORTS = ["ws_api", "rest"]
@@ -43,3 +43,14 @@ def test_wire_tick_to_trade(benchmark, record_latencies, order_transport, tmp_pa
     assert (report["orders"], report["misses"], report["strays"]) == (ticks, 0, 0), report
     assert report["order_entry"] == {order_transport: ticks}
     record_latencies(order_transport, report)
+
+
+def test_wire_tick_to_trade_floor(benchmark, record_latencies, tmp_path):
+    """The same probe answered by a client that only writes a ready-made order per tick
+    (bench/wire_floor_client.py): what loopback, wake-ups, TLS and the simulator cost here."""
+    benchmark.group = "wire-tick-to-trade"
+    ticks, warmup = (TICKS_DISABLED, WARMUP_DISABLED) if benchmark.disabled else (TICKS, WARMUP)
+    report = benchmark.pedantic(run_tick_to_trade_floor, args=(tmp_path, ticks, warmup), rounds=1, iterations=1)
+    # it answers every tick, also one that reaches it before the probe has started: one stray at most
+    assert (report["orders"], report["misses"]) == (ticks, 0) and report["strays"] <= 1, report
+    record_latencies("floor (no engine)", report)

@@ -112,6 +112,37 @@ def run_tick_to_trade(folder: Path, ticks: int, warmup: int, order_transport: st
                       timeout_s: float = 120.0) -> dict[str, Any]:
     """The simulator in tick-to-trade probe mode (TLS) and the engine trading it, until the probe
     has measured `ticks` ticks after `warmup` orders; returns its report (dmabot/sim/_probe.py)."""
+    def engine(port: int, ca: str) -> tuple[subprocess.Popen, Path]:
+        process = EngineProcess(folder, 0, {  # metrics on any free port: not watched here
+            "FEED_MODE": "binance_sandbox", "VENUE_MODE": "binance_sandbox", "SYMBOLS": "BTCUSDT",
+            "BINANCE_WS_URL": f"wss://127.0.0.1:{port}/ws", "BINANCE_REST_URL": f"https://127.0.0.1:{port}",
+            "BINANCE_WS_API_URL": f"wss://127.0.0.1:{port}/ws-api/v3", "BINANCE_CA_FILE": ca,
+            "BINANCE_API_KEY": PROBE_KEY, "BINANCE_API_SECRET": PROBE_SECRET, "ORDER_TRANSPORT": order_transport,
+            # what the probe's ticks make fire on every tick (dmabot/sim/_probe.py)
+            "STRATEGIES": "mean_reversion", "STRATEGY_WORKERS": "1", "MR_WINDOW": "2", "MR_EDGE_BPS": "1",
+            "MR_COOLDOWN_MS": "0", "ORDER_QTY": "0.001", "MAX_QPS": "1000000", "RECORD_FILE": "",
+        })
+        return process.proc, process.log
+
+    return _probe(folder, ticks, warmup, timeout_s, engine)
+
+
+def run_tick_to_trade_floor(folder: Path, ticks: int, warmup: int, timeout_s: float = 120.0) -> dict[str, Any]:
+    """The same probe answered by bench/wire_floor_client.py, which writes a ready-made order
+    for each tick: the wire's and the simulator's share of the engine's numbers."""
+    client = Path(__file__).parent.parent / "bench" / "wire_floor_client.py"
+
+    def floor(port: int, ca: str) -> tuple[subprocess.Popen, Path]:
+        log = folder / "floor.log"
+        with open(log, "wb") as out:
+            return subprocess.Popen([sys.executable, str(client), str(port), ca, PROBE_KEY],
+                                    stdout=out, stderr=subprocess.STDOUT), log
+
+    return _probe(folder, ticks, warmup, timeout_s, floor)
+
+
+def _probe(folder: Path, ticks: int, warmup: int, timeout_s: float,
+           start_client: Callable[[int, str], tuple[subprocess.Popen, Path]]) -> dict[str, Any]:
     ca, cert, key = tls_files(folder)
     out = folder / "tick_to_trade.json"
     sim, _, port = start_sim([
@@ -121,27 +152,22 @@ def run_tick_to_trade(folder: Path, ticks: int, warmup: int, order_transport: st
         "--weight-limit", "1000000000", "--order-limit-10s", "1000000000",
         "--probe-tick-to-trade", str(ticks), "--probe-warmup", str(warmup), "--probe-out", str(out),
     ], folder / "sim.log")
-    engine = EngineProcess(folder, 0, {  # metrics on any free port: not watched here
-        "FEED_MODE": "binance_sandbox", "VENUE_MODE": "binance_sandbox", "SYMBOLS": "BTCUSDT",
-        "BINANCE_WS_URL": f"wss://127.0.0.1:{port}/ws", "BINANCE_REST_URL": f"https://127.0.0.1:{port}",
-        "BINANCE_WS_API_URL": f"wss://127.0.0.1:{port}/ws-api/v3", "BINANCE_CA_FILE": ca,
-        "BINANCE_API_KEY": PROBE_KEY, "BINANCE_API_SECRET": PROBE_SECRET, "ORDER_TRANSPORT": order_transport,
-        # what the probe's ticks make fire on every tick (dmabot/sim/_probe.py)
-        "STRATEGIES": "mean_reversion", "STRATEGY_WORKERS": "1", "MR_WINDOW": "2", "MR_EDGE_BPS": "1",
-        "MR_COOLDOWN_MS": "0", "ORDER_QTY": "0.001", "MAX_QPS": "1000000", "RECORD_FILE": "",
-    })
+    client, client_log = start_client(port, ca)
     try:
         deadline = time.monotonic() + timeout_s
         while not out.exists():
-            assert engine.proc.poll() is None, engine.log.read_text()[-3000:]
+            assert client.poll() is None, client_log.read_text()[-3000:]
             assert sim.poll() is None, (folder / "sim.log").read_text()[-3000:]
             if time.monotonic() > deadline:
                 pytest.fail(f"no probe report after {timeout_s:g} s\n" + (folder / "sim.log").read_text()[-3000:])
             time.sleep(0.1)
-        engine.stop()
+        client.send_signal(signal.SIGTERM)
+        assert client.wait(timeout=15) == 0, client_log.read_text()[-3000:]
         stop_process(sim)
     finally:
-        engine.kill()
+        if client.poll() is None:
+            client.kill()
+            client.wait()
         if sim.poll() is None:
             sim.kill()
             sim.wait()
