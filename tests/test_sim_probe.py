@@ -118,6 +118,15 @@ def test_an_order_with_no_tick_in_flight_is_a_stray() -> None:
     assert m.strays == 2 and m.misses == 1 and m.latencies_ns == []
 
 
+def test_an_order_with_no_tick_in_flight_while_warming_up_is_no_stray() -> None:
+    m = TickToTrade(ticks=5, warmup=1)
+    assert not m.arrived(1, OrderEntry.WS_API)   # e.g. an answer to a tick sent before the probe's
+    m.sent(10)
+    assert m.arrived(20, OrderEntry.WS_API) and m.measuring
+    assert not m.arrived(30, OrderEntry.WS_API)
+    assert m.strays == 1
+
+
 def test_report_has_the_distribution_in_microseconds_by_nearest_rank() -> None:
     m = TickToTrade(ticks=100, warmup=0)
     for i in range(100, 0, -1):  # 100 us down to 1 us

@@ -18,8 +18,9 @@ probe waits `GAP_NS` for the engine to handle the reply and the user-data events
 sends the next.
 
 The first `warmup` orders are not counted (connections and the gateway getting ready: a tick
-that brings no order then is no miss either). Then `ticks` ticks are measured; the report
-(JSON) goes to the out file, one summary line to the log.
+that brings no order then is no miss either, an order that answers no tick then no stray).
+Then `ticks` ticks are measured; the report (JSON) goes to the out file, one summary line to
+the log.
 
 `ProbeTicks` and `TickToTrade` are sans-IO; `Probe` runs them on the reactor.
 """
@@ -119,7 +120,8 @@ class TickToTrade:
     def arrived(self, now_ns: int, entry: OrderEntry) -> bool:
         """An order arrived; True if it answers the tick in flight (which is then over)."""
         if self._sent_ns is None:
-            self.strays += 1
+            # like a miss, a stray counts once measuring: before, connections are settling
+            self.strays += self.measuring
             return False
         if self.measuring:
             self.latencies_ns.append(now_ns - self._sent_ns)
