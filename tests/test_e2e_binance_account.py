@@ -7,16 +7,9 @@ import re
 import shutil
 import subprocess
 
-import pytest
-from _binance_venue import KEY, SimVenue, assert_positions_match_the_account, engines, filled
+from _binance_venue import KEY, SimVenue, assert_positions_match_the_account, filled
 
 from dmabot.binance.signing import Credentials
-
-
-@pytest.fixture
-def engine_factory(tmp_path, free_port):
-    with engines(tmp_path, free_port) as make:
-        yield make
 
 
 def balance_metrics(m: dict[str, float]) -> dict[str, tuple[float, float]]:

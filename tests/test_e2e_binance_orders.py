@@ -8,20 +8,7 @@ says happened (signed GET /api/v3/myTrades, /api/v3/order and /api/v3/openOrders
 from __future__ import annotations
 
 import pytest
-from _binance_venue import SECRET, SimVenue, assert_positions_match_the_account, engines, filled
-
-
-@pytest.fixture
-def sim(tmp_path):
-    s = SimVenue(tmp_path)
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def engine_factory(tmp_path, free_port):
-    with engines(tmp_path, free_port) as make:
-        yield make
+from _binance_venue import SECRET, assert_positions_match_the_account, filled
 
 
 @pytest.mark.parametrize("transport", ["rest", "ws_api"])

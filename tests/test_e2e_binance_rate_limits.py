@@ -8,23 +8,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from _binance_venue import SimVenue, engines, filled
+from _binance_venue import filled
 
 ORDER = ("POST", "/api/v3/order")
-
-
-@pytest.fixture
-def sim(tmp_path):
-    s = SimVenue(tmp_path)
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def engine_factory(tmp_path, free_port):
-    with engines(tmp_path, free_port) as make:
-        yield make
 
 
 def rate_limited(m: dict[str, float]) -> float:
