@@ -5,6 +5,7 @@ metrics (HTTP on the reactor) and recorder (timer flushes) read the same pipelin
 """
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from pathlib import Path
@@ -202,6 +203,9 @@ class Engine:
         self.reactor.install_signal_handlers()
         try:
             self.start()
+            # What start-up built (modules, config, books, templates) lives as long as the
+            # process: out of the collector's way, a full collection no longer walks it.
+            gc.freeze()
             self.reactor.run()
             self._drain_gateways()
         finally:
