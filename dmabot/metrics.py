@@ -7,6 +7,7 @@ untyped because a counter's samples must end in `_total` and those names do not.
 """
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Iterator
 
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -20,6 +21,7 @@ from prometheus_client.core import (
 from dmabot import __version__
 from dmabot._core.pipeline import LATENCY_BUCKETS_S
 from dmabot._core.types import ExecStatus, RiskReason
+from dmabot.binance.clock import ClockState
 from dmabot.feed_binance import BinanceFeed
 from dmabot.gateway_binance import BinanceGateway
 
@@ -171,8 +173,10 @@ class EngineCollector:
                      ["venue"], [(venue, -1 if used is None else used)])
         yield _counter("binance_rest_reconnects", "Reconnect attempts of the REST connection.", ["venue"],
                        [(venue, gw.reconnects)])
+        yield from _binance_limits(gw, venue)
         yield _counter("binance_local_rejections", "Orders refused by the gateway without sending, by reason "
-                       "(a filter name, not_ready, disconnected, rate_limited).", ["venue", "reason"],
+                       "(a filter name, not_ready, disconnected, rate_limited, slowing_down, invalid).",
+                       ["venue", "reason"],
                        [(venue + [reason], n) for reason, n in sorted(gw.local_rejections.items())])
         yield _counter("binance_orders_sent", "Order requests written, by transport (rest, ws_api); a -1021 "
                        "resend counts again.", ["venue", "transport"],
@@ -191,6 +195,29 @@ class EngineCollector:
                            [(venue, stream.reconnects)])
             yield _counter("binance_user_stream_events", "User data events received.", ["venue"],
                            [(venue, stream.events)])
+
+
+def _binance_limits(gw: BinanceGateway, venue: list[str]) -> Iterator[Metric]:
+    """The venue's clock and what it counts of our usage: what signs requests and paces orders."""
+    now, limits = gw.reactor.now(), gw.rate_limits
+    synced = gw.clock.state(now) is not ClockState.UNSYNCED
+    # The gateway's clock maps the reactor's monotonic time to the venue's; against this host's
+    # wall clock that says how far the host is off (what would break a naive time.time() signer).
+    offset_s = (gw.clock.timestamp_ms(now) - time.time_ns() / 1e6) / 1e3 if synced else None
+    yield _gauge("binance_clock_offset_seconds", "Venue time minus this host's wall clock, from the best GET "
+                 "/api/v3/time round trip (absent before one).", ["venue"],
+                 [] if offset_s is None else [(venue, offset_s)])
+    yield _gauge("binance_clock_uncertainty_seconds", "Half that round trip: how far the offset can be off.",
+                 ["venue"], [(venue, gw.clock.uncertainty_ms / 1e3)] if synced else [])
+    yield _gauge("binance_unfilled_orders", "X-MBX-ORDER-COUNT-* (or the WS API's ORDERS count) of the last reply, "
+                 "by window (10s, 1d): orders placed minus those that traded, against the ORDERS limits.",
+                 ["venue", "window"],
+                 [(venue + [window], n) for window, n in sorted(limits.order_count.items())])
+    yield _gauge("binance_rate_limit_wait_seconds", "Seconds until order entry may resume after a 429 (back-off) "
+                 "or 418 (ban); 0 when open.", ["venue"], [(venue, max(0, limits.resume_at_ns - now) / 1e9)])
+    yield _counter("binance_rate_limit_backoffs", "HTTP 429 replies (too much weight or too many orders).", ["venue"],
+                   [(venue, limits.backoffs)])
+    yield _counter("binance_rate_limit_bans", "HTTP 418 replies: the IP banned.", ["venue"], [(venue, limits.bans)])
 
 
 def build_registry(engine: "Engine") -> CollectorRegistry:

@@ -22,6 +22,10 @@ def test_orders_fill_on_the_sim_and_positions_match_its_trades(sim, engine_facto
                     "orders, fills and their user data events on binance", 30)
     assert m["binance_rest_used_weight_1m{venue=binance}"] > 0
     assert m[f"binance_orders_sent_total{{transport={transport},venue=binance}}"] >= 3
+    assert abs(m["binance_clock_offset_seconds{venue=binance}"]) < 1      # the same machine's clock
+    # unfilled orders, from the headers or the WS API's rateLimits: filled IOCs give theirs back
+    assert m["binance_unfilled_orders{venue=binance,window=10s}"] >= 0
+    assert m["binance_rate_limit_wait_seconds{venue=binance}"] == 0
     log = engine.stop()
     assert "binance gateway ready" in log
     assert SECRET not in log

@@ -400,7 +400,9 @@ def test_ws_api_subscribe_signature_then_events_then_unsubscribe() -> None:
     }
     placed = json.loads(session.handle_text(json.dumps(place), NOW))
     assert placed["status"] == 200 and placed["result"]["status"] == "FILLED"
-    assert placed["rateLimits"][0]["count"] == 6  # 2 per subscribe attempt; a successful order costs none
+    counts = {(x["rateLimitType"], x["intervalNum"], x["interval"]): x["count"] for x in placed["rateLimits"]}
+    assert counts == {  # 2 weight per subscribe attempt; a successful order costs none but counts as one
+        ("ORDERS", 10, "SECOND"): 1, ("ORDERS", 1, "DAY"): 1, ("REQUEST_WEIGHT", 1, "MINUTE"): 6}
     kinds = [(p["subscriptionId"], p["event"]["e"], p["event"].get("x")) for p in pushed]
     assert kinds == [
         (0, "executionReport", "NEW"),

@@ -151,7 +151,13 @@ class RequestWeight:
         """(orders in this 10 s window, orders today) for `X-MBX-ORDER-COUNT-10S/-1D`."""
         return self._orders_10s.count(now_ms), self._orders_1d.count(now_ms)
 
-    def as_rate_limits(self, now_ms: int | None = None) -> list[dict[str, object]]:
-        """The `rateLimits` array of a WebSocket API response (the count at `now_ms`)."""
+    def as_rate_limits(self, now_ms: int | None = None, orders: bool = False) -> list[dict[str, object]]:
+        """The `rateLimits` array of a WebSocket API response (the count at `now_ms`); with
+        `orders` (an order.place reply) the ORDERS windows first, as Binance lists them."""
         used = self.used if now_ms is None else self.used_at(now_ms)
-        return [{**self.limits.as_rate_limits()[0], "count": used}]
+        limits = self.limits.as_rate_limits()
+        weight = [{**limits[0], "count": used}]
+        if not orders or now_ms is None:
+            return weight
+        return [{**limits[1], "count": self._orders_10s.count(now_ms)},
+                {**limits[2], "count": self._orders_1d.count(now_ms)}, *weight]

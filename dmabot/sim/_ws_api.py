@@ -75,7 +75,7 @@ class WsApiSession:
         self.subscriptions.clear()
 
     def handle_text(self, text: str, now_ms: int) -> str:
-        request_id = None
+        request_id = name = None
         try:
             request = _parse_object(text)
             request_id = request.get("id")
@@ -99,7 +99,7 @@ class WsApiSession:
             reply = {"id": request_id, "status": exc.status, "error": error}
         else:
             reply = {"id": request_id, "status": 200, "result": result}
-        reply["rateLimits"] = self._weight.as_rate_limits(now_ms)
+        reply["rateLimits"] = self._weight.as_rate_limits(now_ms, orders=name == ORDER_PLACE)
         return json.dumps(reply, separators=(",", ":"))
 
 
