@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dmabot._core.grid import LimitOrderGrid
+from dmabot._core.orderwire import OrderPlaceWriter
 from dmabot._core.pipeline import Pipeline
 from dmabot._core.types import ExecReport, ExecStatus, Order
 from dmabot.binance.balances import BalanceBook
@@ -79,7 +80,6 @@ from dmabot.binance.rest_protocol import (
 )
 from dmabot.binance.rest_request import OrderTemplate, RestRequests
 from dmabot.binance.signing import Credentials
-from dmabot.binance.ws_api import OrderPlaceTemplate
 from dmabot.reactor import Reactor, TimerHandle
 from dmabot.transport import Address, Transport, TransportError, client_tls_context, connect, resolve
 from dmabot.user_stream import UserDataStream
@@ -208,7 +208,7 @@ class BinanceGateway:
         self.rate_limits = RateLimitState()
         self.rules: list[SymbolRules] = []
         self.templates: list[OrderTemplate] = []
-        self.ws_templates: list[OrderPlaceTemplate] = []
+        self.ws_writers: list[OrderPlaceWriter] = []
         self.grids: list[LimitOrderGrid | None] = []
         self._ws_orders: dict[str, int] = {}  # client id -> deadline of an order.place in flight
         self.registry: OrderRegistry | None = None
@@ -401,7 +401,7 @@ class BinanceGateway:
         values = (side, OrderType.LIMIT, TimeInForce.IOC, qty_text, px_text, client_id, self.clock.timestamp_ms(now))
         if self.orders_via_ws_api:
             assert self.user_stream is not None
-            sent = self.user_stream.send_order(client_id, self.ws_templates[sym].build(*values))
+            sent = self.user_stream.send_order(client_id, self.ws_writers[sym].frame(*values))
             if sent:
                 self._ws_orders[client_id] = now + self.settings.request_timeout_ns
         else:
@@ -580,8 +580,8 @@ class BinanceGateway:
                                         self.settings.order_resp_type,
                                         self.settings.recv_window_ms) for s in self.symbols]
         self.grids = [_fast_grid(r) for r in rules]
-        self.ws_templates = [OrderPlaceTemplate(s, self.settings.credentials, self.settings.order_resp_type,
-                                                self.settings.recv_window_ms) for s in self.symbols]
+        self.ws_writers = [OrderPlaceWriter(s, self.settings.credentials, self.settings.order_resp_type.value,
+                                            self.settings.recv_window_ms) for s in self.symbols]
         self.registry = OrderRegistry(rules)
         self.rate_limits = RateLimitState.from_exchange_info(info.rate_limits)
         if self.rest is not None:

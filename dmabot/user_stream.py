@@ -3,10 +3,9 @@ on the reactor.
 
 One connection to BINANCE_WS_API_URL: wsproto for the WebSocket's handshake, control frames
 and everything received (a few messages a second), `WsApiSession` for the requests and
-events. Orders are the exception on the way out: `send_order` frames an `OrderPlaceTemplate`
-request with the Cython `ClientFrameWriter` and writes it, because wsproto's send path costs
-microseconds an order cannot spare; both write whole frames, so they interleave safely. It
-subscribes with
+events. Orders are the exception on the way out: `send_order` writes the frame an
+`OrderPlaceWriter` built and masked in Cython, because wsproto's send path costs microseconds
+an order cannot spare; both write whole frames, so they interleave safely. It subscribes with
 `userDataStream.subscribe.signature` when the connection opens, subscribes again after
 `eventStreamTerminated`, reconnects with backoff when the connection ends, and tells its
 owner each time a subscription is (re)established, because events missed while it was
@@ -30,7 +29,6 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from dmabot._core.wsframe import ClientFrameWriter
 from dmabot.backoff import Backoff
 from dmabot.binance.events import ServerShutdown, UserEvent, WsApiResponse
 from dmabot.binance.signing import Credentials
@@ -77,7 +75,6 @@ class UserDataStream:
         self._connection: _Connection | None = None
         self._reconnect_timer: TimerHandle | None = None
         self._stopped = False
-        self._frames = ClientFrameWriter()
         # health, for metrics
         self.connected = False
         self.subscribed = False
@@ -102,14 +99,14 @@ class UserDataStream:
             self._connection.close()
             self._connection = None
 
-    def send_order(self, client_id: str, request: bytes) -> bool:
-        """Write one ``order.place`` request (`OrderPlaceTemplate.build`, whose id is
-        `client_id`); False, with nothing written, while the connection is not open."""
+    def send_order(self, client_id: str, frame: bytes) -> bool:
+        """Write one ``order.place`` request, framed (`OrderPlaceWriter.frame`, whose request
+        id is `client_id`); False, with nothing written, while the connection is not open."""
         conn = self._connection
         if conn is None or not conn.open or conn.ended or conn.transport is None:
             return False
         conn.session.expect_reply(client_id, ORDER_PLACE_METHOD)
-        conn.transport.write(self._frames.text(request))
+        conn.transport.write(frame)
         return True
 
     def _connect(self) -> None:

@@ -4,7 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from order_place_reference import OrderPlaceTemplate
+from wsproto.frame_protocol import FrameProtocol, Opcode
 
+from dmabot._core.orderwire import OrderPlaceWriter
 from dmabot.binance import Credentials
 from dmabot.binance.events import (
     EventStreamTerminated,
@@ -18,7 +23,6 @@ from dmabot.binance.events import (
 from dmabot.binance.ws_api import (
     ORDER_PLACE_METHOD,
     SUBSCRIBE_METHOD,
-    OrderPlaceTemplate,
     Reply,
     Subscription,
     Unmatched,
@@ -134,14 +138,44 @@ def test_order_place_template_signs_what_the_session_signs(credentials, side, or
     assert built["params"] == expected["params"]
 
 
-def test_order_place_template_refuses_what_binance_would():
-    template = OrderPlaceTemplate("BTCUSDT", Credentials(API_KEY, SECRET))
+def test_order_place_writer_refuses_what_binance_would():
+    writer = OrderPlaceWriter("BTCUSDT", Credentials(API_KEY, SECRET))
     with pytest.raises(ValueError, match="timeInForce"):
-        template.build(Side.BUY, OrderType.MARKET, TimeInForce.IOC, "1", None, "a", 1)
+        writer.build(Side.BUY, OrderType.MARKET, TimeInForce.IOC, "1", None, "a", 1)
     with pytest.raises(ValueError, match="needs price"):
-        template.build(Side.BUY, OrderType.LIMIT, TimeInForce.IOC, "1", None, "a", 1)
+        writer.build(Side.BUY, OrderType.LIMIT, TimeInForce.IOC, "1", None, "a", 1)
     with pytest.raises(ValueError, match="takes no price"):
-        template.build(Side.BUY, OrderType.MARKET, None, "1", "5", "a", 1)
+        writer.build(Side.BUY, OrderType.MARKET, None, "1", "5", "a", 1)
+    with pytest.raises(ValueError, match="timestamp"):
+        writer.build(Side.BUY, OrderType.MARKET, None, "1", None, "a", 0)
+    with pytest.raises(ValueError, match="symbol"):
+        OrderPlaceWriter("BTC/USDT", Credentials(API_KEY, SECRET))
+
+
+COMBOS = [(Side(side), OrderType(t), None if tif is None else TimeInForce(tif))
+          for side in ("BUY", "SELL")
+          for t, tifs in (("LIMIT", ("GTC", "IOC", "FOK")), ("LIMIT_MAKER", (None,)), ("MARKET", (None,)))
+          for tif in tifs]
+NUMBER = st.from_regex(r"[0-9]{1,12}(\.[0-9]{1,8})?", fullmatch=True)
+CLIENT_ID = st.from_regex(r"[A-Za-z0-9_-]{1,36}", fullmatch=True)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(combo=st.sampled_from(COMBOS), qty=NUMBER, px=NUMBER, client_id=CLIENT_ID,
+       ts=st.integers(1, 2**62), resp=st.sampled_from(list(RespType)), recv=st.integers(1, 60000),
+       ed25519=st.booleans())
+def test_order_place_writer_writes_the_reference_bytes(combo, qty, px, client_id, ts, resp, recv, ed25519):
+    creds = ED25519 if ed25519 else Credentials(API_KEY, SECRET)
+    side, order_type, tif = combo
+    price = None if order_type is OrderType.MARKET else px
+    writer = OrderPlaceWriter("ETHUSDT", creds, resp.value, recv)
+    reference = OrderPlaceTemplate("ETHUSDT", creds, resp, recv)
+    built = writer.build(side, order_type, tif, qty, price, client_id, ts)
+    assert built == reference.build(side, order_type, tif, qty, price, client_id, ts)
+    frames = FrameProtocol(client=False, extensions=[])     # the server's side reads the frame
+    frames.receive_bytes(writer.frame(side, order_type, tif, qty, price, client_id, ts))
+    (frame,) = frames.received_frames()
+    assert frame.opcode is Opcode.TEXT and frame.message_finished and frame.payload == built.decode()
 
 
 def test_order_ids_registered_with_expect_reply_match_their_replies(session):
@@ -153,8 +187,12 @@ def test_order_ids_registered_with_expect_reply_match_their_replies(session):
 
 
 def ed25519_credentials() -> Credentials:
+    """A fresh Ed25519 key (its signatures are deterministic: RFC 8032)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return Credentials.ed25519(API_KEY, pem)
+
+
+ED25519 = ed25519_credentials()

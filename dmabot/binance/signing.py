@@ -63,6 +63,10 @@ class PreparedHmac:
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
+    def pads(self) -> tuple[Any, Any]:
+        """Copies of the (inner, outer) states: copy each again per message."""
+        return self._inner.copy(), self._outer.copy()
+
     def hexdigest(self, message: bytes) -> str:
         inner = self._inner.copy()
         inner.update(message)
@@ -127,6 +131,13 @@ class Credentials:
     @property
     def key_type(self) -> KeyType:
         return self._key_type
+
+    def hmac_pads(self) -> tuple[Any, Any] | None:
+        """Copies of the HMAC key's inner and outer pad states (None for an Ed25519 key), for
+        request builders of this package that sign in C. As secret as the secret: never log them."""
+        if self._hmac is None:
+            return None
+        return self._hmac.pads()
 
     def header(self) -> tuple[str, str]:
         """The ``X-MBX-APIKEY`` header every signed REST request carries."""
