@@ -150,6 +150,12 @@ def test_order_place_writer_refuses_what_binance_would():
         writer.build(Side.BUY, OrderType.MARKET, None, "1", None, "a", 0)
     with pytest.raises(ValueError, match="symbol"):
         OrderPlaceWriter("BTC/USDT", Credentials(API_KEY, SECRET))
+    for qty, px in (("1e-5", "1"), ("1", '1","x":"'), ("", "1"), ("1.0.0", "1"), ("-1", "1")):
+        with pytest.raises(ValueError, match="plain decimal"):
+            writer.build(Side.BUY, OrderType.LIMIT, TimeInForce.GTC, qty, px, "a", 1)
+    for cid in ("", "a" * 37, 'x"}', "has space", "ü"):
+        with pytest.raises(ValueError, match="newClientOrderId"):
+            writer.build(Side.BUY, OrderType.MARKET, None, "1", None, cid, 1)
 
 
 COMBOS = [(Side(side), OrderType(t), None if tif is None else TimeInForce(tif))

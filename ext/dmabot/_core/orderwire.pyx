@@ -20,7 +20,8 @@ import ujson
 
 cdef enum:
     MAX_RECV_WINDOW_MS = 60000
-    MAX_VALUES = 256        # quantity, price and client id together: Binance allows far less
+    MAX_VALUES = 256        # quantity and price together: Binance allows far less
+    MAX_CLIENT_ID = 36
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
@@ -90,8 +91,14 @@ cdef class OrderPlaceWriter:
         cdef Py_ssize_t ts_len = _format_int(timestamp_ms, ts)
         if pieces.needs_price:
             px = PyUnicode_AsUTF8AndSize(price, &px_len)
-        if qty_len + px_len + id_len > MAX_VALUES:
-            raise ValueError("quantity, price or client order id is far longer than Binance allows")
+        # The values go in unescaped: only text JSON and the signature payload take as it is.
+        if not _plain_number(qty, qty_len) or (pieces.needs_price and not _plain_number(px, px_len)):
+            raise ValueError(f"quantity {quantity!r} or price {price!r} is not a plain decimal "
+                             "(use filters.format_decimal)")
+        if not 1 <= id_len <= MAX_CLIENT_ID or not _client_id(cid, id_len):
+            raise ValueError(f"newClientOrderId {client_order_id!r} is not 1-36 of [A-Za-z0-9_-]")
+        if qty_len + px_len > MAX_VALUES:
+            raise ValueError("quantity or price is far longer than Binance allows")
         if timestamp_ms <= 0:
             raise ValueError(f"timestamp_ms must be positive, got {timestamp_ms}")
         # the signed payload: k=v&... sorted by name, apiKey included
@@ -156,6 +163,30 @@ cdef class OrderPlaceWriter:
             out[2 * i] = _HEX[d[i] >> 4]
             out[2 * i + 1] = _HEX[d[i] & 15]
         return text
+
+
+cdef bint _plain_number(const char* text, Py_ssize_t n) noexcept:
+    """Digits with at most one '.', at least one digit: what format_decimal writes."""
+    cdef Py_ssize_t i, dots = 0, digits = 0
+    for i in range(n):
+        if text[i] == 46:
+            dots += 1
+        elif 48 <= text[i] <= 57:
+            digits += 1
+        else:
+            return False
+    return digits > 0 and dots <= 1
+
+
+cdef bint _client_id(const char* text, Py_ssize_t n) noexcept:
+    """[A-Za-z0-9_-] only, as client_order_id writes them."""
+    cdef Py_ssize_t i
+    cdef char c
+    for i in range(n):
+        c = text[i]
+        if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c == 95 or c == 45):
+            return False
+    return True
 
 
 cdef inline Py_ssize_t _copy(char* out, Py_ssize_t at, const char* data, Py_ssize_t n) noexcept:
