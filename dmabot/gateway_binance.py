@@ -32,6 +32,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -249,6 +250,11 @@ class BinanceGateway:
                 on_event=self._on_user_event, on_subscribed=self._on_user_subscribed,
                 ca_file=settings.ca_file, recv_window_ms=settings.recv_window_ms,
                 on_order_reply=self._on_ws_order_reply, on_orders_lost=self._on_ws_orders_lost)
+
+    def wall_clock_offset_ms(self) -> float:
+        """The venue's time minus this host's wall clock (the server clock itself maps the
+        reactor's monotonic time, which says nothing to a reader); needs a synced clock."""
+        return self.clock.timestamp_ms(self.reactor.now()) - time.time_ns() / 1e6
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -530,7 +536,8 @@ class BinanceGateway:
             log.error("GET /api/v3/time failed status=%d body=%s", r.status, r.body[:200])
             return
         sample = self.clock.on_time_response(r.sent_ns, r.received_ns, parse_server_time(r.json()))
-        log.info("clock synced offset_ms=%.1f uncertainty_ms=%.1f", sample.offset_ms, sample.rtt_ns / 2e6)
+        log.info("clock synced offset_ms=%.1f uncertainty_ms=%.1f (Binance's time minus this host's)",
+                 self.wall_clock_offset_ms(), sample.rtt_ns / 2e6)
         if self.registry is None:
             if self._info_pending == 0:
                 self._request_info(self.symbols)

@@ -7,7 +7,6 @@ untyped because a counter's samples must end in `_total` and those names do not.
 """
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Iterator
 
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -201,9 +200,7 @@ def _binance_limits(gw: BinanceGateway, venue: list[str]) -> Iterator[Metric]:
     """The venue's clock and what it counts of our usage: what signs requests and paces orders."""
     now, limits = gw.reactor.now(), gw.rate_limits
     synced = gw.clock.state(now) is not ClockState.UNSYNCED
-    # The gateway's clock maps the reactor's monotonic time to the venue's; against this host's
-    # wall clock that says how far the host is off (what would break a naive time.time() signer).
-    offset_s = (gw.clock.timestamp_ms(now) - time.time_ns() / 1e6) / 1e3 if synced else None
+    offset_s = gw.wall_clock_offset_ms() / 1e3 if synced else None
     yield _gauge("binance_clock_offset_seconds", "Venue time minus this host's wall clock, from the best GET "
                  "/api/v3/time round trip (absent before one).", ["venue"],
                  [] if offset_s is None else [(venue, offset_s)])
