@@ -254,6 +254,9 @@ KEYS: tuple[Key, ...] = (
     Key("CONFIRM_MAINNET", _yes_no, "no", "must be yes to trade on binance_mainnet"),
     Key("BINANCE_ORDER_RESP_TYPE", _choice("full", "result", "ack"), "full",
         "newOrderRespType: full (fills ride on the reply), result, or ack (fills from the user data stream)"),
+    Key("BINANCE_ORDER_TYPE", _choice("limit_ioc", "limit_fok", "limit_gtc", "market"), "limit_ioc",
+        "orders at the signal's price: limit_ioc, limit_fok, limit_gtc (rests until filled or cancelled), "
+        "or market"),
     Key("ORDER_TRANSPORT", _choice("rest", "ws_api"), "rest",
         "how orders reach Binance: rest (POST /api/v3/order) or ws_api (order.place on BINANCE_WS_API_URL)"),
     Key("BINANCE_FEE_BPS", _number(-100.0, 1000.0), "10",

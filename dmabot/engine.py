@@ -17,7 +17,7 @@ from dmabot._core.risk import RiskCheck
 from dmabot._core.router import Router
 from dmabot._core.strategy import MACrossover, MeanReversion, VolBreakout
 from dmabot._core.types import Order
-from dmabot.binance.events import RespType
+from dmabot.binance.events import OrderType, RespType, TimeInForce
 from dmabot.binance.signing import Credentials
 from dmabot.config import KEYS, Config, ConfigError, Mode, StrategyName
 from dmabot.config import MockVenue as VenueSpec
@@ -54,6 +54,9 @@ def build_workers(cfg: Config) -> list[list]:
     return [[make[s](w) for w in range(cfg.strategy_workers)] for s in cfg.strategies]
 
 
+# BINANCE_ORDER_TYPE -> the orders' type and time in force
+ORDER_TYPES = {"limit_ioc": (OrderType.LIMIT, TimeInForce.IOC), "limit_fok": (OrderType.LIMIT, TimeInForce.FOK),
+               "limit_gtc": (OrderType.LIMIT, TimeInForce.GTC), "market": (OrderType.MARKET, None)}
 # How long a shutdown waits for replies to orders already sent.
 DRAIN_S = 2.0
 
@@ -149,10 +152,12 @@ class Engine:
         if cfg.venue_mode is Mode.MOCK:
             return [MockVenue(self.reactor, self.pipeline, i, v.name, v.latency_ms, v.fee_bps)
                     for i, v in enumerate(cfg.mock_venues)]
+        order_type, time_in_force = ORDER_TYPES[cfg.binance_order_type]
         settings = GatewaySettings(cfg.binance_rest_url, cfg.binance_ca_file or None, binance_credentials(cfg),
                                    cfg.binance_recv_window, ws_api_url=cfg.binance_ws_api_url,
                                    order_resp_type=RespType(cfg.binance_order_resp_type.upper()),
-                                   order_transport=OrderTransport(cfg.order_transport))
+                                   order_transport=OrderTransport(cfg.order_transport),
+                                   order_type=order_type, time_in_force=time_in_force)
         # The session start keeps this run's client order ids apart from earlier runs'.
         session_ms = time.time_ns() // 1_000_000
         return [BinanceGateway(self.reactor, self.pipeline, 0, cfg.symbols, settings, session_ms, self._on_fatal)]

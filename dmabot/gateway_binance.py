@@ -182,10 +182,16 @@ class GatewaySettings:
     ws_api_url: str = ""          # user data stream; empty: fills come from REST replies only
     order_resp_type: RespType = RespType.FULL   # ACK: fills come from the user data stream alone
     order_transport: OrderTransport = OrderTransport.REST
+    order_type: OrderType = OrderType.LIMIT           # LIMIT (at the signal's price) or MARKET
+    time_in_force: TimeInForce | None = TimeInForce.IOC     # LIMIT only
 
     def __post_init__(self) -> None:
         if self.order_transport is OrderTransport.WS_API and not self.ws_api_url:
             raise ValueError("order entry over the WebSocket API needs its URL (ws_api_url)")
+        if (self.order_type is OrderType.LIMIT) != (self.time_in_force is not None) or \
+                self.order_type not in (OrderType.LIMIT, OrderType.MARKET):
+            raise ValueError(f"orders are LIMIT with a time in force or MARKET, not {self.order_type} "
+                             f"with {self.time_in_force}")
 
 
 class BinanceGateway:
@@ -373,7 +379,7 @@ class BinanceGateway:
         reference = self._reference_price(order.sym)
         # The integer fast path gives the same texts as the Decimal one for every order it
         # accepts; for anything else the Decimal path says exactly why (or finds it fine).
-        grid = self.grids[order.sym]
+        grid = self.grids[order.sym] if self.settings.order_type is OrderType.LIMIT else None
         texts = None if grid is None else grid.prepare(order.side, order.px, order.qty, reference)
         if texts is None:
             texts = self._round_and_check(order, reference, now)
@@ -386,25 +392,29 @@ class BinanceGateway:
         self.registry.register(order, client_id, Decimal(qty_text), now)
         self._send_order(order.sym, client_id, Side.BUY if order.side > 0 else Side.SELL, px_text, qty_text, now)
 
-    def _round_and_check(self, order: Order, reference: float | None, now: int) -> tuple[str, str] | None:
-        """The exact Decimal path: the rounded texts, or None after rejecting the order locally
-        with the filter's name (or `invalid` for a value no filter can round)."""
+    def _round_and_check(self, order: Order, reference: float | None, now: int) -> tuple[str | None, str] | None:
+        """The exact Decimal path: the rounded texts (no price for MARKET), or None after
+        rejecting the order locally with the filter's name (or `invalid` for a value no filter
+        can round, or a MARKET order before there is a touch to check its notional with)."""
         rules = self.rules[order.sym]
         side = Side.BUY if order.side > 0 else Side.SELL
+        order_type = self.settings.order_type
         try:
-            px = rules.round_price(side, order.px)
+            px = None if order_type is OrderType.MARKET else rules.round_price(side, order.px)
             qty = rules.round_qty(order.qty)
-            reject = rules.check(side, OrderType.LIMIT, px, qty, reference)
+            reject = rules.check(side, order_type, px, qty, reference)
         except (ValueError, ArithmeticError) as exc:  # NaN, negative, too many digits: risk stops these
             self._reject_locally(order, LocalReason.INVALID.value, str(exc) or type(exc).__name__, now)
             return None
         if reject is not None:
             self._reject_locally(order, reject.filter_name.value, f"{rules.symbol} {reject.reason}", now)
             return None
-        return format_decimal(px), format_decimal(qty)
+        return None if px is None else format_decimal(px), format_decimal(qty)
 
-    def _send_order(self, sym: int, client_id: str, side: Side, px_text: str, qty_text: str, now: int) -> None:
-        values = (side, OrderType.LIMIT, TimeInForce.IOC, qty_text, px_text, client_id, self.clock.timestamp_ms(now))
+    def _send_order(self, sym: int, client_id: str, side: Side, px_text: str | None, qty_text: str,
+                    now: int) -> None:
+        values = (side, self.settings.order_type, self.settings.time_in_force, qty_text, px_text, client_id,
+                  self.clock.timestamp_ms(now))
         if self.orders_via_ws_api:
             assert self.user_stream is not None
             sent = self.user_stream.send_order(client_id, self.ws_writers[sym].frame(*values))
@@ -798,7 +808,8 @@ class BinanceGateway:
             return
         order = tracked.order
         side = Side.BUY if order.side > 0 else Side.SELL
-        px_text = format_decimal(tracked.rules.round_price(side, order.px))
+        px_text = None if self.settings.order_type is OrderType.MARKET else \
+            format_decimal(tracked.rules.round_price(side, order.px))
         self._send_order(order.sym, client_id, side, px_text, format_decimal(tracked.qty), self.reactor.now())
 
     def _on_order_failed(self, tag: Tag, f: RequestFailed) -> None:

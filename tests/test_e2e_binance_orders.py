@@ -32,6 +32,19 @@ def test_orders_fill_on_the_sim_and_positions_match_its_trades(sim, engine_facto
     assert assert_positions_match_the_account(sim, log) >= 2
 
 
+@pytest.mark.parametrize("order_type", ["market", "limit_gtc"])
+def test_market_and_resting_orders_fill_and_positions_match_its_trades(sim, engine_factory, order_type):
+    # market: every order fills at the touch; limit_gtc: what does not fill at once rests, fills
+    # later as the book moves through it (a maker fill, on the user data stream) or is
+    # cancelled at exit; either way the engine's fills equal the venue's trades
+    engine = engine_factory(sim, BINANCE_ORDER_TYPE=order_type, ORDER_TRANSPORT="ws_api")
+    engine.wait(lambda m: m.get("orders_total{venue=binance}", 0) >= 3 and filled(m) >= 2,
+                f"{order_type} orders filled on binance", 30)
+    log = engine.stop()
+    assert "order rejected locally" not in log and "order failed at binance" not in log
+    assert assert_positions_match_the_account(sim, log) >= 2
+
+
 def test_lost_reply_5xx_and_1021_are_resolved_without_resending(sim, engine_factory):
     # no user data stream: its events would resolve the lost reply before the query does
     engine = engine_factory(sim, BINANCE_WS_API_URL="none")

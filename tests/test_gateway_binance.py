@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from dmabot._core.types import ExecStatus, Order, Side
-from dmabot.binance.events import parse_ws_api_message
+from dmabot.binance.events import OrderType, TimeInForce, parse_ws_api_message
 from dmabot.binance.signing import Credentials
 from dmabot.config import ConfigError, parse_config
 from dmabot.gateway_binance import BinanceGateway, GatewaySettings, GatewayState, _RestProtocol, rest_target
@@ -438,3 +438,29 @@ def test_absurd_values_are_rejected_locally_without_raising(h):
     h.submit(Side.SELL, -5.0, 0.002, order_id=3)
     assert len(h.written) == sent and h.pipeline.statuses() == ["REJECTED"] * 3
     assert h.gw.local_rejections == {"invalid": 2, "LOT_SIZE": 1}
+
+
+@pytest.mark.parametrize(("order_type", "tif"), [(OrderType.MARKET, None), (OrderType.LIMIT, TimeInForce.GTC)])
+def test_the_configured_order_type_is_what_is_sent(monkeypatch, order_type, tif):
+    h = Harness(monkeypatch, order_type=order_type, time_in_force=tif)
+    h.sync()
+    h.submit(Side.BUY, 91250.017, 0.0012345)
+    sent = form(h.written[-1])
+    assert (sent["type"], sent.get("timeInForce"), sent["quantity"]) == (order_type.value, tif and tif.value, "0.00123")
+    assert ("price" in sent) is (order_type is OrderType.LIMIT)
+
+
+def test_a_market_order_below_min_notional_at_the_mid_stays_local(monkeypatch):
+    h = Harness(monkeypatch, order_type=OrderType.MARKET, time_in_force=None)
+    h.sync()
+    sent = len(h.written)
+    h.submit(Side.BUY, 91250.0, 0.00005)           # 4.56 USDT at the mid: below NOTIONAL minNotional 5
+    assert len(h.written) == sent and h.gw.local_rejections == {"NOTIONAL": 1}
+
+
+def test_orders_are_limit_with_a_time_in_force_or_market():
+    for order_type, tif in ((OrderType.LIMIT, None), (OrderType.MARKET, TimeInForce.IOC),
+                            (OrderType.LIMIT_MAKER, None)):
+        with pytest.raises(ValueError, match="LIMIT with a time in force or MARKET"):
+            GatewaySettings("https://api.test", None, Credentials("key", "secret"), order_type=order_type,
+                            time_in_force=tif)
