@@ -66,6 +66,24 @@ def test_lost_reply_5xx_and_1021_are_resolved_without_resending(sim, engine_fact
     assert_positions_match_the_account(sim, log)  # nothing executed twice, nothing missed
 
 
+def test_lost_ws_api_order_reply_is_looked_up_not_resent(sim, engine_factory):
+    # order.place executes, then its connection (which also carries the user data) drops
+    # without the reply: the order is unknown until REST finds it, and it is never sent again
+    engine = engine_factory(sim, ORDER_TRANSPORT="ws_api")
+    engine.wait(lambda m: m.get("binance_user_stream_subscribed{venue=binance}") == 1 and filled(m) >= 1,
+                "the WebSocket API connection and a fill")
+    sim.fault("action=lose_reply")
+    m = engine.wait(lambda m: m.get("binance_user_stream_reconnects_total{venue=binance}", 0) >= 1
+                    and m.get("binance_user_stream_subscribed{venue=binance}") == 1, "the reconnect")
+    m = engine.wait(lambda x: filled(x) >= filled(m) + 2, "fills after it", 30)
+    # every order the pipeline routed was either refused locally or written exactly once
+    local = sum(v for k, v in m.items() if k.startswith("binance_local_rejections_total{"))
+    assert m["binance_orders_sent_total{transport=ws_api,venue=binance}"] == m["orders_total{venue=binance}"] - local
+    log = engine.stop()
+    assert "orders lost their replies with the WebSocket API connection" in log
+    assert_positions_match_the_account(sim, log)   # the lost order counted once, nothing twice
+
+
 def test_dropped_user_stream_resubscribes_and_counts_each_fill_once(sim, engine_factory):
     engine = engine_factory(sim)
     engine.wait(lambda m: m.get("binance_user_stream_subscribed{venue=binance}") == 1 and filled(m) >= 1,

@@ -728,3 +728,21 @@ def test_the_account_key_is_a_secret_or_a_public_key_file_not_both(tmp_path: Pat
     with pytest.raises(ValueError, match="cannot read .*none.pem: No such file"):
         authenticator(SimConfig(api_key="k", api_public_key_file=str(tmp_path / "none.pem")))
     assert main(["--api-key", "k", "--api-secret", "s", "--api-public-key-file", str(tmp_path / "pub.pem")]) == 2
+
+
+def test_ws_api_lose_reply_runs_the_order_and_answers_nothing() -> None:
+    w = World()
+    weight = RequestWeight()
+    faults = [True]
+    session = WsApiSession({**PUBLIC_METHODS, **trading_methods(w.venue, Authenticator(CREDS), weight)}, weight,
+                           lose_reply=lambda: bool(faults) and faults.pop())
+    place = {"id": 7, "method": "order.place", "params": ws_api_params(
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"}, CREDS, NOW, 5000)}
+    assert session.handle_text(json.dumps(place), NOW) is None                  # executed, no reply
+    assert len(w.venue.my_trades({"symbol": "BTCUSDT"}, NOW)) == 1
+    faults.append(True)
+    ping = json.loads(session.handle_text('{"id":8,"method":"ping"}', NOW))     # not trading: answered
+    assert ping["status"] == 200 and faults == [True]                           # and the fault kept
+    assert session.handle_text(json.dumps(dict(place, id=9)), NOW) is None
+    assert json.loads(session.handle_text(json.dumps(dict(place, id=10)), NOW))["status"] == 200  # used up
+    assert len(w.venue.my_trades({"symbol": "BTCUSDT"}, NOW)) == 3

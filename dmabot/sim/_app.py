@@ -75,7 +75,8 @@ class SimApp:
         """
         url = urlsplit(target)
         if url.path == WS_API_PATH:
-            return WsApiSession(self._ws_api_methods, self.weight, partial(self.order_arrived, OrderEntry.WS_API))
+            return WsApiSession(self._ws_api_methods, self.weight, partial(self.order_arrived, OrderEntry.WS_API),
+                                lose_reply=self.rest.lose_next_reply)
         if url.path == "/ws" or url.path.startswith("/ws/"):
             streams, combined = url.path[len("/ws/") :].split("/"), False
         elif url.path == "/stream":

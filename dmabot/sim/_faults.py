@@ -21,7 +21,8 @@ Over HTTP, on the simulator's own port (parameters in the query string or a form
                                                 the next K (default 1) trading REST replies
                                                 (POST/DELETE order, DELETE openOrders) are
                                                 sent N seconds late; the request executes now
-    POST /sim/fault?action=lose_reply[&count=K] the next K trading requests execute but get
+    POST /sim/fault?action=lose_reply[&count=K] the next K trading requests (REST, or WebSocket
+                                                API order.place/order.cancel) execute but get
                                                 no reply: the connection is closed instead
     POST /sim/fault?action=http_5xx[&code=503][&count=K]
                                                 the next K trading requests execute, then get

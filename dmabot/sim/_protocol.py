@@ -168,7 +168,11 @@ class SimProtocol:
                 if event.message_finished:
                     text = "".join(self._text_parts)
                     self._text_parts.clear()
-                    out += self.send_text(self.session.handle_text(text, now_ms))
+                    reply = self.session.handle_text(text, now_ms)
+                    if reply is None:      # a lose_reply fault: drop the connection instead
+                        self.closing = True
+                        break
+                    out += self.send_text(reply)
             elif isinstance(event, Ping):
                 out += self._send(event.response())
             elif isinstance(event, Pong):

@@ -212,6 +212,14 @@ class RestApi:
         """DELAY_REPLY, LOSE_REPLY or HTTP_5XX for the next `fault.count` trading replies."""
         self._reply_faults.extend([fault] * fault.count)
 
+    def lose_next_reply(self) -> bool:
+        """For a WebSocket API trading request that ran: True (and the fault is used up) if
+        the next queued reply fault is lose_reply; the other reply faults are REST's alone."""
+        if self._reply_faults and self._reply_faults[0].action is FaultAction.LOSE_REPLY:
+            self._reply_faults.popleft()
+            return True
+        return False
+
     def force_1021(self, count: int) -> None:
         self._force_1021 += count
 

@@ -51,15 +51,19 @@ class WsApiSession:
     `push` is set by the I/O side to send a text frame outside a reply (subscription
     events); `close()` ends the subscriptions when the connection goes away.
     `on_order_place` is called as soon as an `order.place` request has been read, before
-    it is checked or run (see `SimApp.on_order_arrival`).
+    it is checked or run (see `SimApp.on_order_arrival`). `lose_reply` (the lose_reply fault)
+    says whether a trading request that ran loses its reply: `handle_text` then returns None
+    and the connection must close without it.
     """
 
     def __init__(
-        self, methods: Mapping[str, Method], weight: RequestWeight, on_order_place: Callable[[], None] | None = None
+        self, methods: Mapping[str, Method], weight: RequestWeight, on_order_place: Callable[[], None] | None = None,
+        lose_reply: Callable[[], bool] | None = None,
     ) -> None:
         self._methods = methods
         self._weight = weight
         self._on_order_place = on_order_place
+        self._lose_reply = lose_reply
         self.push: Callable[[str], None] | None = None
         # subscriptionId -> what ends it (detaches the listener)
         self.subscriptions: dict[int, Callable[[], None]] = {}
@@ -74,7 +78,7 @@ class WsApiSession:
             end()
         self.subscriptions.clear()
 
-    def handle_text(self, text: str, now_ms: int) -> str:
+    def handle_text(self, text: str, now_ms: int) -> str | None:
         request_id = name = None
         try:
             request = _parse_object(text)
@@ -92,6 +96,8 @@ class WsApiSession:
                 self._weight.add(method.weight, now_ms)
                 raise
             self._weight.add(0 if method.free_if_ok else method.weight, now_ms)
+            if method.free_if_ok and self._lose_reply is not None and self._lose_reply():
+                return None     # executed; the reply goes down with the connection
         except ApiError as exc:
             error: dict[str, Any] = {"code": exc.code, "msg": exc.msg}
             if exc.retry_after_ms is not None:
