@@ -43,6 +43,10 @@ def run_engine(tmp_path):
         engine.reactor.run()
     finally:
         done.set()
+        while thread.is_alive():    # answer a scrape in flight, or it waits out its timeout
+            wake = engine.reactor.call_later(10_000_000, lambda: None)
+            engine.reactor.run_once()
+            wake.cancel()
         thread.join()
     engine.shutdown()
     engine.reactor.close()
