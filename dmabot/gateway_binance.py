@@ -759,6 +759,7 @@ class BinanceGateway:
         if error is not None and error.retry_after_ms is not None:
             wait_ns = max(0, error.retry_after_ms - self.clock.timestamp_ms(now)) * 1_000_000
         self.rate_limits.on_ws_api_reply(response.status, response.rate_limits, error and error.code, wait_ns, now)
+        self._announce_rate_limit()     # a 418 is told now, as from a REST reply, not at housekeeping
         try:
             if error is None:
                 self._on_order_placed(client_id, response.result)

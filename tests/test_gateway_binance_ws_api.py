@@ -126,6 +126,17 @@ def test_minus_1021_resyncs_over_rest_and_resends_the_same_order_once(h):
     assert again["id"] == first["id"] and again["params"]["timestamp"] != first["params"]["timestamp"]
 
 
+def test_418_on_the_ws_api_halts_order_entry_and_says_so_at_once(h, caplog):
+    request = h.place()
+    server_now = h.gw.clock.timestamp_ms(h.reactor.now())
+    h.ws_reply({"id": request["id"], "status": 418, "error": {
+        "code": -1003, "msg": "Way too much request weight used; IP banned until 1795858800000.",
+        "data": {"serverTime": server_now, "retryAfter": server_now + 120_000}}})
+    assert [r.levelname for r in caplog.records if "binance banned this IP" in r.getMessage()] == ["ERROR"]
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=2)
+    assert h.gw.local_rejections == {"rate_limited": 1} and h.ws_requests() == []
+
+
 def test_429_blocks_order_entry_until_retry_after(h):
     request = h.place()
     server_now = h.gw.clock.timestamp_ms(h.reactor.now())
