@@ -1,8 +1,8 @@
-"""Build the Cython hot path: one Extension per ext/dmabot/_core/*.pyx.
+"""Build the Cython hot path: one Extension per dmabot/**/*.pyx, named by its path.
 
-Modules live under ext/ mirroring their import path (dmabot._core.x) so that
-`cimport dmabot._core.x` resolves. DMABOT_DEBUG=1 rebuilds with bounds,
-wraparound and initialisation checks on, for debugging.
+Each .pyx sits beside the Python of its domain (dmabot/core, dmabot/io, dmabot/venues/...), so
+`cimport dmabot.core.types` resolves from the project root. DMABOT_DEBUG=1 rebuilds with
+bounds, wraparound and initialisation checks on, for debugging.
 """
 import glob
 import os
@@ -30,8 +30,8 @@ DIRECTIVES = {
 
 def extensions():
     exts = []
-    for pyx in sorted(glob.glob("ext/dmabot/_core/*.pyx")):
-        name = "dmabot._core." + os.path.splitext(os.path.basename(pyx))[0]
+    for pyx in sorted(glob.glob("dmabot/**/*.pyx", recursive=True)):
+        name = os.path.splitext(pyx)[0].replace(os.sep, ".")
         exts.append(
             Extension(
                 name,
@@ -40,11 +40,7 @@ def extensions():
                 libraries=["m"] if os.name == "posix" else [],
             )
         )
-    return cythonize(
-        exts,
-        include_path=["ext"],
-        compiler_directives=DIRECTIVES,
-    )
+    return cythonize(exts, include_path=["."], compiler_directives=DIRECTIVES)
 
 
 setup(ext_modules=extensions())

@@ -10,9 +10,9 @@ import ujson
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import TextMessage
 
-from dmabot._core.decode import BookTickerDecoder
-from dmabot._core.ring import TickRing
-from dmabot.ws_fast import StreamReader
+from dmabot.core.ring import TickRing
+from dmabot.io.ws_reader import StreamReader
+from dmabot.venues.binance.fast.bookticker import BookTickerDecoder
 
 N = 10_000
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"]

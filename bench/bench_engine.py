@@ -6,8 +6,8 @@ import urllib.request
 
 import pytest
 
-from dmabot.config import load_config
-from dmabot.engine import Engine
+from dmabot.app.config import load_config
+from dmabot.app.engine import Engine
 
 TICKS = 1_000_000
 

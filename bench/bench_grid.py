@@ -5,15 +5,15 @@ rules with a mid reference: touch prices and round quantities (15 or fewer digit
 without dtoa), and the float noise of computed prices and split quantities (17 digits: dtoa).
 """
 import json
-import pathlib
 
 import pytest
 
-from dmabot._core.grid import LimitOrderGrid
-from dmabot.binance import OrderType, format_decimal, parse_exchange_info
+from dmabot.venues.binance.fast.grid import LimitOrderGrid
+from dmabot.venues.binance.protocol import OrderType, format_decimal, parse_exchange_info
+from tests.helpers.paths import TEST_DATA
 
 N = 2_000
-SAMPLE = pathlib.Path(__file__).parent.parent / "tests" / "data" / "binance" / "rest"
+SAMPLE = TEST_DATA / "binance" / "rest"
 RULES = parse_exchange_info(json.loads((SAMPLE / "exchange_info_btcusdt_ethusdt.json").read_text())).rules("BTCUSDT")
 
 # (side, px, qty, reference): a bid or ask in cents around 91250, 0.001 .. 0.1 BTC, the mid

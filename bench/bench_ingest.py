@@ -34,9 +34,9 @@ import pytest
 import trustme
 import ujson
 
-from dmabot.config import load_config
-from dmabot.engine import Engine
-from dmabot.feed_binance import FeedState
+from dmabot.app.config import load_config
+from dmabot.app.engine import Engine
+from dmabot.venues.binance.market_feed import FeedState
 
 try:
     import picows

@@ -9,8 +9,8 @@ import urllib.parse
 import h11
 import pytest
 
-from dmabot.binance import Credentials, OrderType, Side, TimeInForce
-from dmabot.binance.rest_request import OrderTemplate
+from dmabot.venues.binance.protocol import Credentials, OrderType, Side, TimeInForce
+from dmabot.venues.binance.protocol.rest_request import OrderTemplate
 
 N = 2_000
 HOST = "api.binance.com"

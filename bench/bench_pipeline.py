@@ -7,14 +7,14 @@ figures (printed after the table as ns/msg, one message being one tick, with the
 Run: pytest bench/ --benchmark-only
 """
 import pytest
-from plain_pipeline import PlainPipeline
 
-from dmabot._core.mockfeed import MockFeed
-from dmabot._core.pipeline import Pipeline
-from dmabot._core.ring import TickRing
-from dmabot._core.risk import RiskCheck
-from dmabot._core.router import Router
-from dmabot._core.strategy import MACrossover, MeanReversion, VolBreakout
+from bench.plain_pipeline import PlainPipeline
+from dmabot.core.pipeline import Pipeline
+from dmabot.core.ring import TickRing
+from dmabot.core.risk import RiskCheck
+from dmabot.core.router import Router
+from dmabot.core.strategy import MACrossover, MeanReversion, VolBreakout
+from dmabot.venues.mock.random_walk import MockFeed
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"]
 PRICES = [60000.0, 3000.0, 150.0, 600.0]

@@ -7,10 +7,10 @@ with the reason otherwise). Run: pytest bench/bench_replay.py --benchmark-only
 """
 import pytest
 
-from dmabot.config import parse_config
-from dmabot.engine import Engine
-from dmabot.reactor import ManualClock, Reactor
-from dmabot.replay import Replay, replay_config
+from dmabot.app.config import parse_config
+from dmabot.app.engine import Engine
+from dmabot.app.replay import Replay, replay_config
+from dmabot.io.reactor import ManualClock, Reactor
 
 SYMBOLS = "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT"
 
@@ -57,7 +57,7 @@ def test_replay_ticks_per_second(benchmark, record_per_message, recordings, tmp_
 @pytest.mark.benchmark(group="replay")
 def test_nautilus_backtest_same_ticks(benchmark, record_per_message, recordings, tmp_path_factory):
     nautilus = pytest.importorskip("nautilus_trader", reason="NautilusTrader not installed (bench-only baseline)")
-    from nautilus_baseline import run_backtest
+    from bench.nautilus_baseline import run_backtest
     n = ticks_for(benchmark)
     path = recording(recordings, tmp_path_factory, n)
     quotes = benchmark.pedantic(run_backtest, args=(path,), rounds=3, iterations=1)

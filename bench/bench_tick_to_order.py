@@ -30,17 +30,17 @@ from pathlib import Path
 import h11
 import pytest
 import ujson
-from plain_pipeline import MeanReversion as PlainMeanReversion
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 from wsproto.frame_protocol import FrameProtocol
 
-from dmabot.config import parse_config
-from dmabot.engine import Engine
-from dmabot.reactor import Reactor
-from dmabot.sim import SimConfig, Simulator
-from dmabot.sim._protocol import Mode
-from dmabot.transport import client_tls_context, server_tls_context
+from bench.plain_pipeline import MeanReversion as PlainMeanReversion
+from dmabot.app.config import parse_config
+from dmabot.app.engine import Engine
+from dmabot.io.reactor import Reactor
+from dmabot.io.transport import client_tls_context, server_tls_context
+from dmabot.venues.binance.sim import SimConfig, Simulator
+from dmabot.venues.binance.sim._protocol import Mode
 
 ROUNDS = 4000
 WARMUP = 400

@@ -24,7 +24,8 @@ Run: pytest bench/bench_wire_tick_to_trade.py --benchmark-only
 from __future__ import annotations
 
 import pytest
-from _processes import run_tick_to_trade, run_tick_to_trade_floor
+
+from tests.helpers.processes import run_tick_to_trade, run_tick_to_trade_floor
 
 # the engine's ORDER_TRANSPORT values measured
 ORDER_TRANSPORTS = ["ws_api", "rest"]

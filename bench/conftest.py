@@ -1,13 +1,7 @@
 """Per-message medians and fast-vs-baseline ratios, and latency distributions, printed after
 pytest-benchmark's table."""
-import os
-import sys
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))   # bench/plain_pipeline.py
-# tests/_processes.py: the simulator and the engine as subprocesses
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "tests"))
 
 # group -> {"fast" | "baseline": median seconds per message}
 _PER_MESSAGE: dict[str, dict[str, float]] = {}

@@ -1,10 +1,6 @@
-import os
 import socket
-import sys
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))   # tests/reference.py and helpers
 
 
 @pytest.fixture
@@ -14,12 +10,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# The simulator as a Binance venue and engines trading it (tests/_binance_venue.py), for the
+# The simulator as a Binance venue and engines trading it (tests/helpers/binance_venue.py), for the
 # end-to-end order, account and rate-limit tests; modules with a simulator of their own
 # (streams only, in-process) define their own `sim` and `engine_factory`.
 @pytest.fixture
 def sim(tmp_path):
-    from _binance_venue import SimVenue
+    from tests.helpers.binance_venue import SimVenue
 
     venue = SimVenue(tmp_path)
     yield venue
@@ -28,7 +24,7 @@ def sim(tmp_path):
 
 @pytest.fixture
 def engine_factory(tmp_path, free_port):
-    from _binance_venue import engines
+    from tests.helpers.binance_venue import engines
 
     with engines(tmp_path, free_port) as make:
         yield make

@@ -1,0 +1,45 @@
+# Server-to-client WebSocket frames (RFC 6455 section 5) of an open connection: the walk over
+# plain data frames that feeds the decoder in place. Everything else is wsproto's.
+from libc.stdint cimport int64_t
+
+from dmabot.venues.binance.fast.bookticker cimport BookTickerDecoder
+from dmabot.core.ring cimport TickRing
+
+
+# Why read_frames_c stopped. From BAD_OPCODE on, the frame breaks the protocol; the checks run
+# in the order wsproto's FrameDecoder.parse_header runs them, after as many header bytes.
+cpdef enum FrameStop:
+    END = 0             # every byte was consumed
+    INCOMPLETE = 1      # the frame at `consumed` is not all there yet
+    MESSAGE = 2         # consumed a data frame whose payload is valid JSON but not a bookTicker
+    CONTROL = 3         # ping, pong or close
+    FRAGMENT = 4        # FIN=0, a continuation, or any data frame while a message is open
+    INVALID_UTF8 = 5    # a text frame that is not UTF-8 (wsproto closes with 1007)
+    BAD_OPCODE = 6
+    BAD_CONTROL = 7     # a fragmented control frame, or one longer than 125 bytes
+    BAD_LENGTH = 8      # length not in its shortest encoding, or 64-bit with the top bit set
+    RESERVED_BITS = 9   # RSV1-3 set while no extension is in use
+    MASKED = 10         # a masked frame from the server
+
+
+cdef struct FrameScan:
+    Py_ssize_t consumed         # where the walk stopped: bytes before it are dealt with
+    Py_ssize_t frame_end        # end of the frame at `consumed` if its header is complete, else -1
+                                # (PY_SSIZE_T_MAX for lengths no buffer can reach)
+    Py_ssize_t payload_start    # MESSAGE: where the payload begins; it ends at `consumed`
+
+
+# Walk the frames of data[start:n]; decode each complete, final, unmasked text or binary frame
+# into `ring` (stamped ts) in place and stop at the first other one. With message_open (wsproto
+# holds part of a fragmented message) every data frame is a FRAGMENT.
+cdef FrameStop read_frames_c(const unsigned char* data, Py_ssize_t n, Py_ssize_t start,
+                             bint message_open, BookTickerDecoder decoder, TickRing ring,
+                             int64_t ts, FrameScan* scan) except? MASKED
+
+
+cdef class ClientFrameWriter:
+    cdef bytes _keys        # os.urandom output, 4 bytes per masking key
+    cdef int _next_key      # index of the next unused key in _keys
+    cpdef bytes text(self, bytes payload)
+    cdef bytes _frame(self, unsigned char first_byte, bytes payload)
+    cdef const unsigned char* _take_key(self)

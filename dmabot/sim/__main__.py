@@ -1,3 +1,0 @@
-from dmabot.sim import main
-
-raise SystemExit(main())

@@ -1,0 +1,60 @@
+# bookTicker payload -> BookTicker struct, with no Python object on the fast path. Other
+# modules cimport the classes below to turn WebSocket payloads into ticks in place.
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+
+from dmabot.core.ring cimport TickRing
+from dmabot.core.types cimport BookTicker
+
+
+# Why a payload did or did not become a tick. Checks run in this order and the first failing
+# one is the answer, on the fast path and the fallback alike.
+cpdef enum DecodeResult:
+    OK = 0
+    NOT_BOOK_TICKER = 1     # valid JSON, but a reply, an error or another stream's event
+    BAD_JSON = 2
+    MISSING_FIELD = 3       # a bookTicker lacking one of u, s, b, B, a, A
+    BAD_UPDATE_ID = 4       # `u` is not an integer in [0, 2**63)
+    UNKNOWN_SYMBOL = 5      # `s` is not a string naming a configured symbol
+    BAD_NUMBER = 6          # b, B, a or A is not a string that float() reads
+    NON_FINITE = 7
+    NON_POSITIVE = 8        # a price or quantity <= 0
+    CROSSED = 9             # bid > ask
+    STALE = 10              # `u` <= the last accepted `u` of that symbol: duplicate or reordered
+
+
+cdef enum:
+    N_DECODE_RESULT = 11
+    # Longest symbol name in UTF-8 bytes; Binance's are far shorter.
+    MAX_SYMBOL_BYTES = 32
+
+
+cdef class SymbolTable:
+    """Symbol name (UTF-8 bytes) -> index into the configured list, as an open-addressing
+    hash table in C arrays so a lookup creates no Python object."""
+    cdef readonly tuple names
+    cdef dict _index_by_name            # str -> index, for the ujson fallback
+    cdef unsigned char* _keys           # names[i] at _keys + i * MAX_SYMBOL_BYTES
+    cdef Py_ssize_t* _key_len
+    cdef int32_t* _slots                # symbol index, or -1 for an empty slot
+    cdef uint32_t _slot_mask
+
+    # Index of the symbol spelled by name[0:n], or -1.
+    cdef int32_t lookup_c(self, const unsigned char* name, Py_ssize_t n) noexcept nogil
+
+
+cdef class BookTickerDecoder:
+    """Decodes bookTicker payloads (raw or inside the combined-stream wrapper) and drops
+    stale ones. Counts every DecodeResult."""
+    cdef readonly SymbolTable symbols
+    # Payloads the fast scanner handed to ujson; the rest never left C.
+    cdef readonly uint64_t slow_path
+    cdef int64_t* _last_update_id       # per symbol; -1 until the first tick
+    cdef uint64_t _counts[N_DECODE_RESULT]
+
+    # Decode data[0:n] into *out (stamped with ts); *out is meaningful only on OK.
+    # Raises only what ujson or the allocator raise for reasons other than bad input.
+    cdef DecodeResult decode_c(self, const char* data, Py_ssize_t n, int64_t ts,
+                               BookTicker* out) except? BAD_JSON
+    # As decode_c, and on OK push the tick into the ring (nothing is claimed otherwise).
+    cdef DecodeResult decode_into_ring_c(self, const char* data, Py_ssize_t n, int64_t ts,
+                                         TickRing ring) except? BAD_JSON

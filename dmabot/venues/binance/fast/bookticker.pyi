@@ -1,0 +1,40 @@
+import enum
+from collections.abc import Iterable
+
+from dmabot.core.ring import TickRing
+
+class DecodeResult(enum.IntEnum):
+    OK = 0
+    NOT_BOOK_TICKER = 1
+    BAD_JSON = 2
+    MISSING_FIELD = 3
+    BAD_UPDATE_ID = 4
+    UNKNOWN_SYMBOL = 5
+    BAD_NUMBER = 6
+    NON_FINITE = 7
+    NON_POSITIVE = 8
+    CROSSED = 9
+    STALE = 10
+
+# (ts, sym, bid, bid_qty, ask, ask_qty, update_id), as TickRing.pop_tuple()
+Tick = tuple[int, int, float, float, float, float, int]
+
+class SymbolTable:
+    @property
+    def names(self) -> tuple[str, ...]: ...
+    def __init__(self, names: Iterable[str]) -> None: ...
+    def lookup(self, name: str | bytes) -> int: ...
+    def __len__(self) -> int: ...
+
+class BookTickerDecoder:
+    @property
+    def symbols(self) -> SymbolTable: ...
+    @property
+    def slow_path(self) -> int: ...
+    def __init__(self, symbols: SymbolTable | Iterable[str]) -> None: ...
+    def decode(self, payload: bytes, ts: int = 0) -> tuple[DecodeResult, Tick | None]: ...
+    def decode_into(self, ring: TickRing, payload: bytes, ts: int) -> DecodeResult: ...
+    def decode_all_into(self, ring: TickRing, payloads: list[bytes], ts: int) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+    def counters(self) -> dict[str, int]: ...

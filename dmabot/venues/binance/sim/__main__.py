@@ -1,0 +1,3 @@
+from dmabot.venues.binance.sim import main
+
+raise SystemExit(main())
