@@ -84,6 +84,22 @@ class TransportProtocol(Protocol):
     def resume_writing(self) -> None: ...
 
 
+class Connector(Protocol):
+    """How a driver opens a connection (`connect` below is the real one). Drivers take one as a
+    parameter, so a test hands in its own (a peer that never answers, a dead socket) instead of
+    replacing private methods."""
+
+    def __call__(
+        self,
+        reactor: Reactor,
+        address: Address,
+        protocol: TransportProtocol,
+        *,
+        tls: ssl.SSLContext | None = None,
+        timeout_ns: int = ...,
+    ) -> Transport: ...
+
+
 class TransportState(Enum):
     CONNECTING = auto()  # client: TCP connect in flight
     HANDSHAKING = auto()  # TLS handshake in flight
