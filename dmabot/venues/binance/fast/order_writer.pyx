@@ -1,6 +1,6 @@
 """``order.place`` requests of the Binance WebSocket API, signed and framed in one pass.
 
-The signature covers the params sorted by name (SPOT_API.md 4.3), so everything between the
+The signature covers the params sorted by name (docs/binance.md, Signing), so everything between the
 per-order values is fixed text, prepared once per symbol; an order copies its client id,
 price, quantity and timestamp between those pieces in a C buffer, signs the payload, and the
 JSON goes out as one masked text frame. The request id is the client order id: unique per
@@ -27,7 +27,7 @@ cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
 
 _SIDES = ("BUY", "SELL")
-# order type -> (takes timeInForce, takes price), SPOT_API.md 5.2
+# order type -> (takes timeInForce, takes price), docs/binance.md, REST order entry
 _TYPES = {"LIMIT": (True, True), "LIMIT_MAKER": (False, True), "MARKET": (False, False)}
 _TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 cdef const char* _HEX = b"0123456789abcdef"

@@ -6,7 +6,7 @@ Layout, every number in lower-case base36::
     mx07lrk0-01-1-2s-2t     session 1795858200000 ms, strategy 0, worker 1, symbol 1, signal 100, order 101
 
 * ``session`` is the engine start time in epoch ms. Order ids restart at 1 with every run,
-  and Binance accepts a reused id once the earlier order is closed (SPOT_API.md pitfall 9), so
+  and Binance accepts a reused id once the earlier order is closed (docs/binance.md, REST order entry), so
   the session is what keeps a restarted engine's ids from colliding with an earlier run's.
 * ``strategy`` is one base36 digit (StrategyKind, < 36) and ``worker`` follows it without a
   separator, so the strategy/worker pair costs one field.

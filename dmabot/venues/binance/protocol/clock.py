@@ -8,7 +8,7 @@ answered at ``recv_ns`` with ``serverTime``::
     offset_ms = serverTime - (send_ns + recv_ns) / 2 / 1e6
 
 The server stamped its time somewhere inside the round trip, so the error is at most half the
-round trip: of the last few samples the one with the smallest round trip wins (SPOT_API.md §9).
+round trip: of the last few samples the one with the smallest round trip wins (docs/binance.md, Server time).
 
 -1021 (timestamp outside recvWindow / ahead of the server) means the clock is off: measure
 again, then send the request once more with a fresh timestamp; a second -1021 for the same
@@ -27,7 +27,7 @@ from dmabot.venues.binance.protocol.events import ParseError, _Reader
 
 NS_PER_MS = 1_000_000
 DEFAULT_SAMPLES = 5
-DEFAULT_RESYNC_NS = 60 * 1_000_000_000  # SPOT_API.md §9: re-measure every 1-5 minutes
+DEFAULT_RESYNC_NS = 60 * 1_000_000_000  # Binance advises measuring again every 1-5 minutes
 
 
 class ClockState(enum.Enum):

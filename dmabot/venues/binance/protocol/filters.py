@@ -4,7 +4,7 @@
 (both filter generations: NOTIONAL/PERCENT_PRICE_BY_SIDE and the legacy MIN_NOTIONAL/
 PERCENT_PRICE; unknown filter types are ignored) and the ``rateLimits``.
 
-The gateway rounds an order once, just before sending (SPOT_API.md section 5.1):
+The gateway rounds an order once, just before sending (docs/binance.md, Filters and rounding):
 
 * `SymbolRules.round_price` puts a limit price on the tick grid in the *passive* direction:
   a BUY rounds down, a SELL rounds up. The rounded order is then never more aggressive than

@@ -14,7 +14,7 @@ What can happen to a request (`Outcome`):
 
 * a `Response` (any status: error bodies are the gateway's to read);
 * `RequestFailed` with TIMED_OUT or CONNECTION_LOST: it was written, so the exchange may have
-  acted on it. For an order that is "status unknown" (SPOT_API.md pitfall 8). A timed-out
+  acted on it. For an order that is "status unknown" (docs/binance.md, REST order entry). A timed-out
   request's reply could still arrive and be taken for the next one's, so a timeout closes the
   connection;
 * `RequestFailed` with NOT_SENT: it was queued behind one that failed and never written; safe

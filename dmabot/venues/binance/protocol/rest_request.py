@@ -44,7 +44,7 @@ USER_AGENT = "dmabot"
 FORM = "application/x-www-form-urlencoded"
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
-# Order types the template builds -> (takes timeInForce, takes price), SPOT_API.md 5.2.
+# Order types the template builds -> (takes timeInForce, takes price), docs/binance.md, REST order entry.
 _ORDER_TYPES = {
     OrderType.LIMIT: (True, True),
     OrderType.LIMIT_MAKER: (False, True),

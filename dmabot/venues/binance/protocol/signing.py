@@ -1,6 +1,6 @@
 """Request signing for Binance Spot: REST (HMAC-SHA256 or Ed25519) and the WebSocket API.
 
-The two services sign different strings (SPOT_API.md section 4):
+The two services sign different strings (docs/binance.md, Signing):
 
 * REST signs exactly the bytes it sends: the percent-encoded ``k=v&...`` query string (or
   form body), parameters in the order given. `signed_query` returns that string with

@@ -15,7 +15,7 @@ from dmabot.venues.binance.protocol.client_order_id import (
     base36,
 )
 
-BINANCE_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")   # SPOT_API.md 5.2
+BINANCE_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")   # the set the engine uses, inside Binance's [.A-Z:/a-z0-9_-]{1,36}
 SESSION = 1795858200000
 
 

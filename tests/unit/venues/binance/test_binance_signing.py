@@ -1,4 +1,4 @@
-"""Binance request signing: the documented vectors of SPOT_API.md section 4, the WebSocket API
+"""Binance request signing: the vectors Binance documents (docs/binance.md, Signing), the WebSocket API
 rules, Ed25519, and that no secret or signature ever shows in a repr, str or exception."""
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ needs_cryptography = pytest.mark.skipif(
 SAMPLES = TEST_DATA / "binance"
 PROPERTY = settings(max_examples=200, deadline=None, derandomize=True)
 
-# The Binance docs' example key pair (SPOT_API.md 4.2): public test values, never a real key.
+# The example key pair of Binance's signing documentation: public test values, never a real key.
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 TS = 1499827319559
@@ -84,7 +84,7 @@ def test_vector_c_non_ascii_is_percent_encoded_before_signing(creds):
                "&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559")
     signature = "e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3"
     assert signed_query(params, creds, TS, 5000) == f"{payload}&signature={signature}"
-    # "urllib.parse.urlencode gives exactly this" (SPOT_API.md): same bytes for this vector.
+    # urllib.parse.urlencode percent-encodes exactly as the venue expects: same bytes for this vector.
     assert encode_query([*params, ("recvWindow", 5000), ("timestamp", TS)]) == urllib.parse.urlencode(
         [*params, ("recvWindow", 5000), ("timestamp", TS)])
 

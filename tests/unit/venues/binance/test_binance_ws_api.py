@@ -1,6 +1,6 @@
 
 """The WebSocket API session, sans-IO: requests, replies matched by id, user data events,
-the subscription's life across terminations and reconnects. Samples from SPOT_API.md."""
+the subscription's life across terminations and reconnects. Samples from tests/data/binance/."""
 import json
 
 import pytest
@@ -31,7 +31,7 @@ from tests.helpers.paths import TEST_DATA
 from tests.references.order_place import OrderPlaceTemplate
 
 SAMPLES = TEST_DATA / "binance"
-# the documented test key of SPOT_API.md section 4 (not a real account's)
+# Binance's published example key (not a real account's)
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 
