@@ -1,5 +1,7 @@
 from collections.abc import Callable, Sequence
 
+from typing_extensions import disjoint_base
+
 from .jsonl import JsonlBuffer
 from .positions import PositionBook
 from .ring import TickRing
@@ -12,6 +14,7 @@ LATENCY_BUCKETS_S: tuple[float, ...]
 
 def monotonic_ns() -> int: ...
 
+@disjoint_base
 class Pipeline:
     order_sink: Callable[[Order], object] | None
     def __init__(

@@ -1,5 +1,8 @@
+from typing_extensions import Self, disjoint_base
+
+@disjoint_base
 class PositionBook:
-    def __init__(self, n_symbols: int, n_venues: int) -> None: ...
+    def __new__(cls, n_symbols: int, n_venues: int) -> Self: ...
     @property
     def n_symbols(self) -> int: ...
     @property

@@ -1,6 +1,9 @@
 import enum
 
-from .decode import SymbolTable
+from typing_extensions import disjoint_base
+
+from dmabot.venues.binance.fast.bookticker import SymbolTable
+
 from .pipeline import Pipeline
 
 class ReadStop(enum.IntEnum):
@@ -9,6 +12,7 @@ class ReadStop(enum.IntEnum):
     ORDERS = 2
     OTHER = 3
 
+@disjoint_base
 class MdLineReader:
     def __init__(self, pipeline: Pipeline, symbols: SymbolTable) -> None: ...
     @property

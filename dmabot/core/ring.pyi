@@ -1,5 +1,8 @@
+from typing_extensions import Self, disjoint_base
+
+@disjoint_base
 class TickRing:
-    def __init__(self, capacity: int = 4096) -> None: ...
+    def __new__(cls, capacity: int = 4096) -> Self: ...
     @property
     def capacity(self) -> int: ...
     @property

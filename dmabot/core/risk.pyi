@@ -1,5 +1,8 @@
+from typing_extensions import disjoint_base
+
 from .types import RiskReason
 
+@disjoint_base
 class RiskCheck:
     def __init__(
         self,

@@ -1,3 +1,6 @@
+from typing_extensions import disjoint_base
+
+@disjoint_base
 class StrategyWorker:
     # The base of the three strategies: constructing it directly raises TypeError.
     def __init__(self, n_symbols: int, *args: object, **kwargs: object) -> None: ...
@@ -21,6 +24,7 @@ class StrategyWorker:
         self, ts: int, sym: int, bid: float, bid_qty: float, ask: float, ask_qty: float
     ) -> tuple[int, float, float, float] | None: ...
 
+@disjoint_base
 class MeanReversion(StrategyWorker):
     def __init__(
         self,
@@ -32,6 +36,7 @@ class MeanReversion(StrategyWorker):
         window: int = 50,
     ) -> None: ...
 
+@disjoint_base
 class MACrossover(StrategyWorker):
     def __init__(
         self,
@@ -44,6 +49,7 @@ class MACrossover(StrategyWorker):
         slow: int = 40,
     ) -> None: ...
 
+@disjoint_base
 class VolBreakout(StrategyWorker):
     def __init__(
         self,

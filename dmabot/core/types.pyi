@@ -1,5 +1,7 @@
 import enum
 
+from typing_extensions import disjoint_base
+
 class Side(enum.IntEnum):
     BUY = 1
     SELL = -1
@@ -24,6 +26,7 @@ class StrategyKind(enum.IntEnum):
     MA_CROSSOVER = 1
     VOL_BREAKOUT = 2
 
+@disjoint_base
 class Order:
     def __init__(
         self,
@@ -62,6 +65,7 @@ class Order:
     @property
     def t_signal_wall(self) -> int: ...
 
+@disjoint_base
 class ExecReport:
     def __init__(
         self,

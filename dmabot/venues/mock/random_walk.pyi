@@ -1,18 +1,20 @@
 from collections.abc import Sequence
 from typing import final
 
-from .ring import TickRing
+from typing_extensions import Self
+
+from dmabot.core.ring import TickRing
 
 @final
 class MockFeed:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         start_prices: Sequence[float],
         tick_size: float = 0.01,
         vol_bps: float = 1.0,
         seed: int = 1,
         notional: float = 50000.0,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def n_symbols(self) -> int: ...
     @property

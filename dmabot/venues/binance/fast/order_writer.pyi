@@ -1,5 +1,8 @@
+from typing_extensions import disjoint_base
+
 from dmabot.venues.binance.protocol.signing import Credentials
 
+@disjoint_base
 class OrderPlaceWriter:
     symbol: str
     def __init__(self, symbol: str, credentials: Credentials, resp_type: str = "RESULT",
