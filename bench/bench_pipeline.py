@@ -13,7 +13,7 @@ from dmabot.core.pipeline import Pipeline
 from dmabot.core.ring import TickRing
 from dmabot.core.risk import RiskCheck
 from dmabot.core.router import Router
-from dmabot.core.strategy import MACrossover, MeanReversion, VolBreakout
+from dmabot.strategies.builtin import MACrossover, MeanReversion, VolBreakout
 from dmabot.venues.mock.random_walk import MockFeed
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"]

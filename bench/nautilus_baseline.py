@@ -7,7 +7,7 @@ simulated venue (BINANCE, multi-currency cash account) holding the symbols as sp
 CurrencyPairs (price precision 2, size precision 5), and returns the quote ticks the
 strategy saw, which must equal the recording's `Md` lines.
 
-The strategy is dmabot's MACrossover (dmabot/core/strategy.pyx), written the way a
+The strategy is dmabot's MACrossover (dmabot/strategies/builtin.pyx), written the way a
 careful Python developer would, with O(1) running sums: per instrument the fast and slow
 SMAs of the mid (bid + ask) / 2 include the current tick; the regime is +1 when fast - slow
 exceeds the edge (1 bps of slow), -1 when slow - fast does, unchanged inside the edge; a

@@ -19,10 +19,10 @@ from dmabot.app.recorder import Recorder
 from dmabot.core.pipeline import Pipeline
 from dmabot.core.risk import RiskCheck
 from dmabot.core.router import Router
-from dmabot.core.strategy import MACrossover, MeanReversion, VolBreakout
 from dmabot.core.types import Order
 from dmabot.io.reactor import Reactor
 from dmabot.io.transport import TransportError
+from dmabot.strategies.builtin import MACrossover, MeanReversion, VolBreakout
 from dmabot.venues.binance.gateway import (
     VENUE_NAME,
     BinanceGateway,

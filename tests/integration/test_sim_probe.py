@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dmabot.core.strategy import MeanReversion
 from dmabot.io.reactor import ManualClock, Reactor
+from dmabot.strategies.builtin import MeanReversion
 from dmabot.venues.binance.sim import main as sim_main
 from dmabot.venues.binance.sim._app import OrderEntry
 from dmabot.venues.binance.sim._market import BookTickerWalk

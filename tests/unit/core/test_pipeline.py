@@ -4,8 +4,8 @@ import ujson
 from dmabot.core.pipeline import Pipeline
 from dmabot.core.risk import RiskCheck
 from dmabot.core.router import Router
-from dmabot.core.strategy import MeanReversion, VolBreakout
 from dmabot.core.types import ExecReport, ExecStatus, Side
+from dmabot.strategies.builtin import MeanReversion, VolBreakout
 
 SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
 

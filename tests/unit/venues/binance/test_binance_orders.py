@@ -313,7 +313,7 @@ def test_reports_drive_the_pipeline_to_the_account_inventory(registry):
     from dmabot.core.pipeline import Pipeline
     from dmabot.core.risk import RiskCheck
     from dmabot.core.router import Router
-    from dmabot.core.strategy import MeanReversion
+    from dmabot.strategies.builtin import MeanReversion
 
     pipeline = Pipeline(["BTCUSDT", "ETHUSDT", "BNBUSDT"], [[MeanReversion(3, 0, 1.0, 5.0, 0.0, window=10)]],
                         RiskCheck(0.0, 1e6, 1e9, 1e6), Router(3, [10.0], [5.0]), ["binance"], record=False)

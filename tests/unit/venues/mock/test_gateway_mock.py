@@ -2,9 +2,9 @@
 from dmabot.core.pipeline import Pipeline
 from dmabot.core.risk import RiskCheck
 from dmabot.core.router import Router
-from dmabot.core.strategy import MeanReversion
 from dmabot.core.types import ExecStatus, Order, Side
 from dmabot.io.reactor import ManualClock, Reactor
+from dmabot.strategies.builtin import MeanReversion
 from dmabot.venues.mock.gateway import MockVenue
 
 

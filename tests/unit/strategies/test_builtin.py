@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dmabot.core.strategy import MACrossover, MeanReversion, StrategyWorker, VolBreakout
+from dmabot.core.strategy import StrategyWorker
 from dmabot.core.types import Side, StrategyKind
+from dmabot.strategies.builtin import MACrossover, MeanReversion, VolBreakout
 from tests.references.strategies import MACrossoverRef, MeanReversionRef, VolBreakoutRef
 
 BUY, SELL = int(Side.BUY), int(Side.SELL)

@@ -1,0 +1,1 @@
+"""Strategies: the built-in kernels (`builtin`), subclasses of `dmabot.core.strategy.StrategyWorker`."""
