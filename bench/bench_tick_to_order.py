@@ -116,7 +116,7 @@ class EngineTickToOrder:
         if transport == "ws_api":
             self.order_transport = self.gateway.user_stream._connection.transport
         else:
-            self.order_transport = self.gateway._protocol.transport
+            self.order_transport = self.gateway._rest_protocol.transport
         mode = Mode.WS_API if transport == "ws_api" else Mode.HTTP
         self.order_server = next(h.transport for h in self.sim.connections if h.mode is mode)
         self.kept = KeptSends()
@@ -135,7 +135,7 @@ class EngineTickToOrder:
         """Setup of a round (not timed): the record the simulator's stream connection sends, and
         for rest a reply to the last order, so the next is not queued behind it."""
         if self.transport == "rest" and self.gateway.rest.in_flight is not None:
-            self.gateway._on_data(self.gateway._protocol, REJECTED_REPLY)
+            self.gateway._rest_protocol.data_received(REJECTED_REPLY)
         self.stream_server._tls.write(server_frame(next(self._ticks)))
         return (self.stream_server._outgoing.read(),), {}
 

@@ -116,7 +116,7 @@ _INTERVAL_MS = {"SECOND": 1_000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_
 
 
 class ErrorCode(enum.IntEnum):
-    """Error codes the engine acts on (SPOT_API.md section 7); others still parse as ints."""
+    """Error codes the engine acts on (docs/binance.md, "Error codes"); others still parse as ints."""
 
     UNKNOWN = -1000
     DISCONNECTED = -1001
@@ -144,7 +144,7 @@ class ErrorCode(enum.IntEnum):
     MAXIMUM_SUBSCRIPTION_IDS = -2042
 
 
-# -1000/-1001: "orders: reconcile first"; -1006/-1007: "execution status unknown" (section 7).
+# -1000/-1001: "orders: reconcile first"; -1006/-1007: "execution status unknown" (docs/binance.md, "Error codes").
 _UNKNOWN_OUTCOME = frozenset({-1000, -1001, -1006, -1007})
 _FILTER_FAILURE = "Filter failure: "
 
@@ -372,7 +372,7 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionReport:
-    """User-data ``executionReport``: one change of one order (SPOT_API.md section 8.3).
+    """User-data ``executionReport``: one change of one order (docs/binance.md, "User data stream").
 
     Apply fills with ``trade_id`` as the dedup key and ``cum_qty`` as the truth; events can
     arrive out of order and before the REST reply of the same order.

@@ -6,8 +6,9 @@ fact about it, from whichever source arrives first, moves it along `TRANSITIONS`
 * the REST reply (`on_order_response`, `on_cancel_response`) or its failure
   (`on_request_failed`, `on_outcome_unknown` for a timeout or a lost connection);
 * a user-data ``executionReport`` (`on_execution_report`), which can come *before* the REST
-  reply (SPOT_API.md pitfall 11): it is matched on the client id until the orderId is known,
-  and on a cancel report by ``C``, because ``c`` is then the cancel request's id (pitfall 10);
+  reply (the user data stream is not ordered with the REST reply): it is matched on the client
+  id until the orderId is known, and on a cancel report by ``C``, because ``c`` is then the
+  cancel request's id, not the order's;
 * reconciliation: ``GET /api/v3/order``/``openOrders`` (`on_order_state`), ``myTrades``
   (`on_trade`), ``-2013`` for an order that never reached the book (`on_not_found`).
 

@@ -1,10 +1,12 @@
-"""BinanceGateway without sockets: a stand-in transport records what it writes, replies are
-fed in as HTTP bytes, and a manual clock drives the timeouts. What goes on the wire and what
+"""BinanceGateway without sockets: its connector hands each connection a stand-in transport
+that records what it writes, replies are fed in as HTTP bytes through the connection's
+protocol, and a manual clock drives the timeouts. What goes on the wire and what
 reaches the pipeline are checked for the paths the simulator test does not force: -1021,
 timeouts resolved by query, connections lost with requests queued."""
 from __future__ import annotations
 
 import json
+import socket
 from decimal import Decimal
 from urllib.parse import parse_qs
 
@@ -13,9 +15,12 @@ import pytest
 from dmabot.app.config import ConfigError, parse_config
 from dmabot.core.types import ExecStatus, Order, Side
 from dmabot.io.reactor import ManualClock, Reactor
-from dmabot.venues.binance.gateway import BinanceGateway, GatewaySettings, GatewayState, _RestProtocol, rest_target
+from dmabot.io.transport import Address, TransportProtocol
+from dmabot.venues.binance.gateway import BinanceGateway
 from dmabot.venues.binance.protocol.events import OrderType, TimeInForce, parse_ws_api_message
 from dmabot.venues.binance.protocol.signing import Credentials
+from dmabot.venues.binance.session import SessionState, UserEventReceived, UserSubscribed
+from dmabot.venues.binance.settings import GatewaySettings, rest_target
 from tests.helpers.paths import TEST_DATA
 
 DATA = TEST_DATA / "binance" / "rest"
@@ -63,27 +68,31 @@ def http(status: int, body, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
     return head.encode() + b"\r\n" + data
 
 
+def resolved(host: str, port: int) -> list[Address]:
+    """What a resolver would say, without asking DNS (the connector never dials it)."""
+    return [Address(host, port, socket.AF_INET, ("192.0.2.1", port))]
+
+
 class Harness:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, **settings_given) -> None:
+    def __init__(self, **settings_given) -> None:
         self.reactor = Reactor(ManualClock(T0))
         self.pipeline = FakePipeline()
         settings = GatewaySettings("https://api.test", None, Credentials("key", "secret"),
                                    request_timeout_ns=2_000_000_000, **settings_given)
-        self.gw = BinanceGateway(self.reactor, self.pipeline, 0, ("BTCUSDT", "ETHUSDT"), settings, SERVER_MS)
-        self.connections: list[tuple[_RestProtocol, FakeTransport]] = []
-        self.gw._connect = self.connect  # no sockets: each (re)connect gets a stand-in transport
-        monkeypatch.setattr("dmabot.venues.binance.gateway.resolve", lambda host, port: [])
+        self.connections: list[tuple[TransportProtocol, FakeTransport]] = []
+        self.gw = BinanceGateway(self.reactor, self.pipeline, 0, ("BTCUSDT", "ETHUSDT"), settings, SERVER_MS,
+                                 connector=self.connect, resolver=resolved)
         self.gw.start()
 
-    def connect(self) -> None:
-        self.gw.state = GatewayState.CONNECTING
-        protocol, transport = _RestProtocol(self.gw), FakeTransport()
-        self.gw._protocol = protocol
+    def connect(self, reactor, address, protocol, *, tls=None, timeout_ns=0) -> FakeTransport:
+        """The connector: each (re)connect gets a stand-in transport, connected at once."""
+        transport = FakeTransport()
         self.connections.append((protocol, transport))
         protocol.connection_made(transport)
+        return transport
 
     @property
-    def protocol(self) -> _RestProtocol:
+    def protocol(self) -> TransportProtocol:
         return self.connections[-1][0]
 
     @property
@@ -134,8 +143,8 @@ def full_reply(client_id: str, qty: str, price: str) -> dict:
 
 
 @pytest.fixture
-def h(monkeypatch) -> Harness:
-    return Harness(monkeypatch)
+def h() -> Harness:
+    return Harness()
 
 
 def test_orders_before_ready_are_rejected_locally_and_not_sent(h):
@@ -200,7 +209,7 @@ def test_timeout_makes_the_order_unknown_and_a_query_resolves_it(h):
     assert h.gw.registry.get(client_id).status.name == "UNKNOWN"
     assert h.connections[-1][1].closed  # a late reply must not be paired with the next request
     h.protocol.connection_lost(None)
-    assert h.gw.state is GatewayState.WAITING
+    assert h.gw.state is SessionState.WAITING
     h.reactor.advance_to(T0 + 4_000_000_000)  # backoff over: reconnected, clock first
     assert len(h.connections) == 2 and h.gw.reconnects == 1
     h.sync()
@@ -278,9 +287,9 @@ def test_unknown_symbol_is_found_and_named(h):
     assert h.written[-1].split(b" ")[1] == b"/api/v3/exchangeInfo?symbols=%5B%22BTCUSDT%22%5D"
     h.reply(200, load("exchange_info_btcusdt_ethusdt.json"))
     assert h.written[-1].split(b" ")[1] == b"/api/v3/exchangeInfo?symbols=%5B%22ETHUSDT%22%5D"
-    assert h.gw.state is GatewayState.SYNCING
+    assert h.gw.state is SessionState.SYNCING
     h.reply(400, {"code": -1121, "msg": "Invalid symbol."})
-    assert h.gw.state is GatewayState.FAILED
+    assert h.gw.state is SessionState.FAILED
     assert fatal and "SYMBOLS: ETHUSDT not listed" in fatal[0]
 
 
@@ -344,7 +353,7 @@ def test_exchange_info_without_a_symbol_fails_naming_it(h):
     info["symbols"] = [s for s in info["symbols"] if s["symbol"] == "BTCUSDT"]
     h.reply(200, {"serverTime": SERVER_MS})
     h.reply(200, info)
-    assert h.gw.state is GatewayState.FAILED and "SYMBOLS: ETHUSDT not listed" in fatal[0]
+    assert h.gw.state is SessionState.FAILED and "SYMBOLS: ETHUSDT not listed" in fatal[0]
 
 
 def user_event(name: str):
@@ -355,8 +364,8 @@ def test_balances_come_from_the_account_then_from_user_events(h):
     h.sync()
     balances = {b.asset: (b.free, b.locked) for b in h.gw.balances.balances()}
     assert balances["USDT"] == (Decimal("8913.39745"), Decimal("109.5")) and len(balances) == 3
-    h.gw._on_user_event(user_event("outbound_account_position.json"))
-    h.gw._on_user_event(user_event("balance_update.json"))
+    h.gw.feed(UserEventReceived(user_event("outbound_account_position.json"), h.reactor.now()))
+    h.gw.feed(UserEventReceived(user_event("balance_update.json"), h.reactor.now()))
     assert {b.asset: b.free for b in h.gw.balances.balances()}["USDT"] == Decimal("8783.39745")
     # after a reconnect the reconciliation asks for a snapshot again
     h.protocol.connection_lost(None)
@@ -373,6 +382,12 @@ def test_balances_come_from_the_account_then_from_user_events(h):
         "BTC": (0, 0), "ETH": (0, 0), "USDT": (Decimal(9000), 0)}
 
 
+def resubscribe(h: Harness) -> None:
+    """The user data stream subscribed, then again after an outage."""
+    h.gw.feed(UserSubscribed(h.reactor.now()))
+    h.gw.feed(UserSubscribed(h.reactor.now()))
+
+
 def test_429_stops_every_request_until_retry_after_and_says_so_once(h, caplog):
     caplog.set_level("INFO")
     h.sync()
@@ -381,7 +396,7 @@ def test_429_stops_every_request_until_retry_after_and_says_so_once(h, caplog):
     assert h.pipeline.statuses() == ["REJECTED"] and h.gw.venue_rejections == 1
     sent = len(h.written)
     h.submit(Side.BUY, 91250.0, 0.002, order_id=2)
-    h.gw._on_user_subscribed(), h.gw._on_user_subscribed()      # a resubscription asks to reconcile
+    resubscribe(h)                                            # a resubscription asks to reconcile
     h.reactor.advance_to(h.reactor.now() + 2_900_000_000)     # housekeeping, queries, resyncs: all wait
     assert len(h.written) == sent and h.gw.local_rejections == {"rate_limited": 1}
     assert caplog.text.count("rate limit hit (HTTP 429): no requests for 3 s (Retry-After)") == 1
@@ -418,7 +433,7 @@ def test_418_is_one_error_line_and_a_halt_until_the_ban_lifts(h, caplog):
 
 def test_a_reconciliation_refused_with_429_runs_again_after_the_wait(h):
     h.sync()
-    h.gw._on_user_subscribed(), h.gw._on_user_subscribed()
+    resubscribe(h)
     assert h.written[-1].startswith(b"GET /api/v3/myTrades?symbol=BTCUSDT&")
     h.protocol.data_received(http(429, {"code": -1003, "msg": "Too much request weight used"}, (("Retry-After", "1"),)))
     assert h.gw.rest.in_flight is None          # the rest of it was not written into the wait
@@ -441,8 +456,8 @@ def test_absurd_values_are_rejected_locally_without_raising(h):
 
 
 @pytest.mark.parametrize(("order_type", "tif"), [(OrderType.MARKET, None), (OrderType.LIMIT, TimeInForce.GTC)])
-def test_the_configured_order_type_is_what_is_sent(monkeypatch, order_type, tif):
-    h = Harness(monkeypatch, order_type=order_type, time_in_force=tif)
+def test_the_configured_order_type_is_what_is_sent(order_type, tif):
+    h = Harness(order_type=order_type, time_in_force=tif)
     h.sync()
     h.submit(Side.BUY, 91250.017, 0.0012345)
     sent = form(h.written[-1])
@@ -450,8 +465,8 @@ def test_the_configured_order_type_is_what_is_sent(monkeypatch, order_type, tif)
     assert ("price" in sent) is (order_type is OrderType.LIMIT)
 
 
-def test_a_market_order_below_min_notional_at_the_mid_stays_local(monkeypatch):
-    h = Harness(monkeypatch, order_type=OrderType.MARKET, time_in_force=None)
+def test_a_market_order_below_min_notional_at_the_mid_stays_local():
+    h = Harness(order_type=OrderType.MARKET, time_in_force=None)
     h.sync()
     sent = len(h.written)
     h.submit(Side.BUY, 91250.0, 0.00005)           # 4.56 USDT at the mid: below NOTIONAL minNotional 5

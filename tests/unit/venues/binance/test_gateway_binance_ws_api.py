@@ -1,6 +1,7 @@
 """BinanceGateway with ORDER_TRANSPORT=ws_api, without sockets: orders leave as order.place
-frames on the WebSocket API connection (read back here with wsproto's server side), replies and
-their faults are fed in as frames; REST (stand-in transport) still syncs and looks up unknowns."""
+frames on the WebSocket API connection (a stand-in transport, read back here with wsproto's
+server side), replies and their faults are fed in as frames; REST (stand-in transport) still
+syncs and looks up unknowns."""
 from __future__ import annotations
 
 import json
@@ -10,34 +11,38 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
 from dmabot.core.types import Side
-from dmabot.venues.binance.gateway import OrderTransport
-from dmabot.venues.binance.protocol.ws_api import WsApiSession
-from dmabot.venues.binance.user_data import _Connection
-from tests.unit.venues.binance.test_gateway_binance import SERVER_MS, T0, FakeTransport, Harness, form, full_reply
+from dmabot.io.transport import TransportProtocol
+from dmabot.venues.binance.settings import OrderTransport
+from tests.unit.venues.binance.test_gateway_binance import (
+    SERVER_MS,
+    T0,
+    FakeTransport,
+    Harness,
+    form,
+    full_reply,
+)
 
-WS_API_URL = "wss://ws-api.test/ws-api/v3"
+WS_API_URL = "wss://127.0.0.1:9443/ws-api/v3"   # a numeric host: resolved without DNS
 
 
 class WsHarness(Harness):
     """Harness whose WebSocket API connections are stand-ins too, each with a wsproto server."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr("dmabot.venues.binance.user_data.resolve", lambda host, port: [])
-        self.ws: list[tuple[_Connection, FakeTransport, WSConnection]] = []
-        super().__init__(monkeypatch, ws_api_url=WS_API_URL, order_transport=OrderTransport.WS_API)
-        self.gw.user_stream._connect = self.connect_ws
+        self.ws: list[tuple[TransportProtocol, FakeTransport, WSConnection]] = []
+        # UserDataStream takes no connector yet: its module's `connect` is the one it calls.
+        monkeypatch.setattr("dmabot.venues.binance.user_data.connect", self.connect_ws)
+        super().__init__(ws_api_url=WS_API_URL, order_transport=OrderTransport.WS_API)
 
-    def connect_ws(self) -> None:
-        stream = self.gw.user_stream
-        conn, transport = _Connection(stream, WsApiSession(stream.credentials)), FakeTransport()
-        server = WSConnection(ConnectionType.SERVER)
-        stream._connection = conn
+    def connect_ws(self, reactor, address, conn, *, tls=None, timeout_ns=0) -> FakeTransport:
+        transport, server = FakeTransport(), WSConnection(ConnectionType.SERVER)
         self.ws.append((conn, transport, server))
         conn.connection_made(transport)
         server.receive_data(transport.written.pop())
         assert isinstance(next(server.events()), Request)
         conn.data_received(server.send(AcceptConnection()))
         self.answer_subscribe()
+        return transport
 
     def ws_requests(self) -> list[dict]:
         """Requests the client wrote since the last call, as JSON."""
@@ -154,7 +159,7 @@ def test_429_blocks_order_entry_until_retry_after(h):
 
 def test_a_rest_order_reply_and_a_ws_order_reply_are_the_same_facts(monkeypatch):
     """REST and WS API transport turn the same venue reply into the same ExecReports."""
-    rest, ws = Harness(monkeypatch), WsHarness(monkeypatch)
+    rest, ws = Harness(), WsHarness(monkeypatch)
     for h in (rest, ws):
         h.sync()
     rest.submit(Side.SELL, 91250.011, 0.002)
