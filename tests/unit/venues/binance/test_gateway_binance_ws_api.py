@@ -13,7 +13,7 @@ from wsproto.events import AcceptConnection, Request, TextMessage
 from dmabot.core.types import Side
 from dmabot.io.transport import TransportProtocol
 from dmabot.venues.binance.settings import OrderTransport
-from tests.unit.venues.binance.test_gateway_binance import (
+from tests.helpers.gateway_harness import (
     SERVER_MS,
     T0,
     FakeTransport,
