@@ -33,10 +33,10 @@ class WsHarness(Harness):
         server = WSConnection(ConnectionType.SERVER)
         stream._connection = conn
         self.ws.append((conn, transport, server))
-        conn.connection_made(transport)
+        conn.client.connection_made(transport)
         server.receive_data(transport.written.pop())
         assert isinstance(next(server.events()), Request)
-        conn.data_received(server.send(AcceptConnection()))
+        conn.client.data_received(server.send(AcceptConnection()))
         self.answer_subscribe()
 
     def ws_requests(self) -> list[dict]:
@@ -49,7 +49,7 @@ class WsHarness(Harness):
 
     def ws_reply(self, reply: dict) -> None:
         conn, _, server = self.ws[-1]
-        conn.data_received(server.send(TextMessage(json.dumps(reply))))
+        conn.client.data_received(server.send(TextMessage(json.dumps(reply))))
 
     def answer_subscribe(self) -> None:
         (subscribe,) = self.ws_requests()
@@ -97,7 +97,7 @@ def test_order_goes_as_order_place_and_its_reply_fills_it(h):
 def test_lost_connection_makes_orders_in_flight_unknown_and_rest_looks_them_up(h):
     request = h.place()
     conn, _, _ = h.ws[-1]
-    conn.connection_lost(None)
+    conn.client.connection_lost(None)
     assert h.gw.registry.get(request["id"]).status.name == "UNKNOWN"
     assert h.written[-1].startswith(b"GET /api/v3/order?symbol=BTCUSDT&origClientOrderId=" + request["id"].encode())
     h.submit(Side.BUY, 91250.0, 0.002, order_id=2)                # while down: refused, not queued
