@@ -100,7 +100,7 @@ def test_stream_reader_fast(benchmark, record_per_message, recv):
     size = RECV_SIZES[recv]
 
     def setup():
-        return (StreamReader(BookTickerDecoder(SYMBOLS), RING),), {}
+        return (StreamReader(BookTickerDecoder(SYMBOLS, RING)),), {}
 
     def read(reader):
         pushed = RING.pushed

@@ -114,7 +114,7 @@ class EngineTickToOrder:
         feed_conn = self.engine.feed._connection
         self.feed_transport = feed_conn.transport
         if transport == "ws_api":
-            self.order_transport = self.gateway.user_stream._connection.transport
+            self.order_transport = self.gateway.user_stream._connection.client.transport
         else:
             self.order_transport = self.gateway._rest_protocol.transport
         mode = Mode.WS_API if transport == "ws_api" else Mode.HTTP

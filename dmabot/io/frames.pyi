@@ -1,7 +1,11 @@
 import enum
 
-from dmabot.core.ring import TickRing
-from dmabot.venues.binance.fast.bookticker import BookTickerDecoder
+class SinkStatus(enum.IntEnum):
+    TAKEN = 0
+    PASSED = 1
+
+class PayloadSink:
+    def take_payload(self, payload: bytes | bytearray | memoryview, ts: int) -> SinkStatus: ...
 
 class FrameStop(enum.IntEnum):
     END = 0
@@ -15,14 +19,15 @@ class FrameStop(enum.IntEnum):
     BAD_LENGTH = 8
     RESERVED_BITS = 9
     MASKED = 10
+    TOO_BIG = 11
 
 def read_frames(
     data: bytes | bytearray | memoryview,
-    decoder: BookTickerDecoder,
-    ring: TickRing,
+    sink: PayloadSink,
     ts: int,
     start: int = 0,
     message_open: bool = False,
+    max_payload: int = 2**64 - 1,
 ) -> tuple[FrameStop, int, int, int]: ...
 
 class ClientFrameWriter:

@@ -1,11 +1,9 @@
 """Fast reader of server-to-client WebSocket data frames, and writer of client ones (see
-wsframe.pxd)."""
+frames.pxd)."""
 import os
 
 from libc.stdint cimport int64_t, uint64_t
 
-from dmabot.venues.binance.fast.bookticker cimport BookTickerDecoder, NOT_BOOK_TICKER
-from dmabot.core.ring cimport TickRing
 from dmabot.core.utf8 cimport utf8_valid
 
 
@@ -70,9 +68,20 @@ cdef FrameStop _parse_header(const unsigned char* p, Py_ssize_t available,
     return END
 
 
+cdef class PayloadSink:
+    cdef int take_payload_c(self, const char* data, Py_ssize_t n, int64_t ts) except -1:
+        return PASSED
+
+    def take_payload(self, const unsigned char[::1] payload not None, int64_t ts):
+        """take_payload_c for a message put together in Python (a fragmented one)."""
+        if payload.shape[0] == 0:
+            return SinkStatus(self.take_payload_c(b"", 0, ts))
+        return SinkStatus(self.take_payload_c(<const char*>&payload[0], payload.shape[0], ts))
+
+
 cdef FrameStop read_frames_c(const unsigned char* data, Py_ssize_t n, Py_ssize_t start,
-                             bint message_open, BookTickerDecoder decoder, TickRing ring,
-                             int64_t ts, FrameScan* scan) except? MASKED:
+                             bint message_open, PayloadSink sink, int64_t ts,
+                             uint64_t max_payload, FrameScan* scan) except? TOO_BIG:
     cdef Py_ssize_t pos = start
     cdef Py_ssize_t payload_start
     cdef Py_ssize_t frame_end
@@ -91,6 +100,8 @@ cdef FrameStop read_frames_c(const unsigned char* data, Py_ssize_t n, Py_ssize_t
         else:
             frame_end = payload_start + <Py_ssize_t>header.payload_len
         scan.frame_end = frame_end
+        if header.payload_len > max_payload:
+            return TOO_BIG
         if header.opcode & 0x8:
             return CONTROL
         if message_open or not header.fin or header.opcode == OP_CONTINUATION:
@@ -102,8 +113,8 @@ cdef FrameStop read_frames_c(const unsigned char* data, Py_ssize_t n, Py_ssize_t
                                                        frame_end - payload_start):
             return INVALID_UTF8
         pos = frame_end
-        if decoder.decode_into_ring_c(<const char*>data + payload_start,
-                                      frame_end - payload_start, ts, ring) == NOT_BOOK_TICKER:
+        if sink.take_payload_c(<const char*>data + payload_start,
+                               frame_end - payload_start, ts) == PASSED:
             scan.consumed = pos
             scan.payload_start = payload_start
             return MESSAGE
@@ -112,13 +123,13 @@ cdef FrameStop read_frames_c(const unsigned char* data, Py_ssize_t n, Py_ssize_t
     return END
 
 
-def read_frames(const unsigned char[::1] data not None, BookTickerDecoder decoder not None,
-                TickRing ring not None, int64_t ts, Py_ssize_t start=0,
-                bint message_open=False):
-    """Walk the WebSocket frames in data[start:], decoding plain data frames into `ring`.
+def read_frames(const unsigned char[::1] data not None, PayloadSink sink not None, int64_t ts,
+                Py_ssize_t start=0, bint message_open=False,
+                uint64_t max_payload=0xFFFFFFFFFFFFFFFF):
+    """Walk the WebSocket frames in data[start:], handing plain data frames' payloads to `sink`.
 
     Returns (FrameStop, consumed, frame_end, payload_start) as offsets into `data`: see
-    FrameScan in wsframe.pxd. Nothing is kept between calls; the caller keeps the bytes from
+    FrameScan in frames.pxd. Nothing is kept between calls; the caller keeps the bytes from
     `consumed` on.
     """
     cdef Py_ssize_t n = data.shape[0]
@@ -127,7 +138,7 @@ def read_frames(const unsigned char[::1] data not None, BookTickerDecoder decode
     if start == n:
         return FrameStop.END, start, -1, -1
     cdef FrameScan scan
-    cdef FrameStop stop = read_frames_c(&data[0], n, start, message_open, decoder, ring, ts,
+    cdef FrameStop stop = read_frames_c(&data[0], n, start, message_open, sink, ts, max_payload,
                                         &scan)
     return stop, scan.consumed, scan.frame_end, scan.payload_start
 

@@ -60,8 +60,17 @@ class ManualClock:
             self._now = t_ns
 
 
+def _cancelled(*_args: Any) -> None:
+    """What a cancelled timer holds instead of its callback."""
+
+
 class TimerHandle:
-    """A scheduled callback; `cancel()` keeps it from running."""
+    """A scheduled callback; `cancel()` keeps it from running.
+
+    A cancelled timer stays in the heap until its due time, so `cancel()` drops the callback
+    and its arguments at once: a bound method held there would keep its object (a closed
+    connection, its socket and TLS state) alive for as long as the timer's delay.
+    """
 
     __slots__ = ("due", "prio", "seq", "callback", "args", "cancelled")
 
@@ -75,6 +84,8 @@ class TimerHandle:
 
     def cancel(self) -> None:
         self.cancelled = True
+        self.callback = _cancelled
+        self.args = ()
 
     def __lt__(self, other: "TimerHandle") -> bool:
         return (self.due, self.prio, self.seq) < (other.due, other.prio, other.seq)

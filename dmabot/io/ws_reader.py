@@ -1,11 +1,17 @@
-"""Sans-IO reader of a Binance market-data WebSocket after the opening handshake.
+"""Sans-IO reader of a client WebSocket after the opening handshake.
 
 Plain data frames (final, unmasked, no RSV bits, text or binary) are walked in Cython and their
-payloads decoded straight into a TickRing. Every other frame goes, whole, to a wsproto
-`Connection`, which answers pings, runs the closing handshake, reassembles fragmented messages
-and turns protocol violations into a CloseConnection; fragmented messages it reassembles are
-decoded into the same ring. The two never disagree because wsproto only ever sees whole frames
-at a frame and message boundary, the one state in which the fast path is allowed to run.
+payloads handed in place to a `PayloadSink` (a venue's decoder pushing ticks into its ring; the
+base sink passes every message on). Every other frame goes, whole, to a wsproto `Connection`,
+which answers pings, runs the closing handshake, reassembles fragmented messages and turns
+protocol violations into a CloseConnection; messages it reassembles go to the same sink. The
+two never disagree because wsproto only ever sees whole frames at a frame and message
+boundary, the one state in which the fast path is allowed to run.
+
+Sizes are bounded against a hostile server: a frame declaring more than `max_frame_bytes` of
+payload, or a fragmented message growing past `max_message_bytes`, is a protocol error (close
+code 1009, MESSAGE_TOO_BIG) before any of it is buffered, so the reader holds at most one
+frame's worth of bytes.
 """
 from __future__ import annotations
 
@@ -16,14 +22,15 @@ from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
 from wsproto.frame_protocol import CloseReason
 
-from dmabot.io.frames import FrameStop, read_frames
-from dmabot.venues.binance.fast.bookticker import DecodeResult
+from dmabot.io.frames import FrameStop, PayloadSink, SinkStatus, read_frames
 
 if TYPE_CHECKING:
     from wsproto import WSConnection
 
-    from dmabot.core.ring import TickRing
-    from dmabot.venues.binance.fast.bookticker import BookTickerDecoder
+# Defaults for the bounds above: far above any Binance message (a bookTicker is ~150 bytes,
+# a WebSocket API reply a few KiB), far below what would hurt the process.
+DEFAULT_MAX_FRAME_BYTES = 1 << 20
+DEFAULT_MAX_MESSAGE_BYTES = 4 << 20
 
 # Frames wsproto must see, whole, before the fast path may go on.
 _WSPROTO_FRAMES = frozenset((FrameStop.CONTROL, FrameStop.FRAGMENT, FrameStop.INVALID_UTF8))
@@ -49,26 +56,31 @@ class StreamEvent(NamedTuple):
 
 
 class StreamReader:
-    """Client side of an open WebSocket carrying Binance bookTicker streams.
+    """Client side of an open WebSocket.
 
-    `receive_data(data, ts)` decodes every bookTicker in `data` into `ring` (stamped `ts`) and
-    returns the StreamEvents for everything else. Payload problems are counted by `decoder`,
-    not raised. After CLOSE, PROTOCOL_ERROR or CONNECTION_LOST further bytes are ignored.
-    No extension (permessage-deflate) may be negotiated: RSV bits are a protocol error here.
+    `receive_data(data, ts)` hands every whole data message in `data` to `sink` (stamped `ts`)
+    and returns the StreamEvents for everything else: a MESSAGE for each payload the sink
+    passed on. Payload problems are the sink's to count, not raised. After CLOSE,
+    PROTOCOL_ERROR or CONNECTION_LOST further bytes are ignored. No extension
+    (permessage-deflate) may be negotiated: RSV bits are a protocol error here.
     """
 
-    def __init__(self, decoder: BookTickerDecoder, ring: TickRing) -> None:
-        self.decoder = decoder
-        self.ring = ring
+    def __init__(self, sink: PayloadSink, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        self.sink = sink
+        self.max_frame_bytes = max_frame_bytes
+        self.max_message_bytes = max_message_bytes
         self._connection = Connection(ConnectionType.CLIENT)
         self._pending = bytearray()       # bytes after the last whole frame dealt with
         self._message_open = False        # wsproto holds part of a fragmented message
         self._message_parts: list[bytes | bytearray] = []   # of the message wsproto reassembles
+        self._message_size = 0
         self._finished = False
 
     @classmethod
-    def after_handshake(cls, ws: WSConnection, decoder: BookTickerDecoder,
-                        ring: TickRing) -> StreamReader:
+    def after_handshake(cls, ws: WSConnection, sink: PayloadSink,
+                        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> StreamReader:
         """Take over a client WSConnection right when it yields AcceptConnection.
 
         wsproto hands the bytes that arrived with the 101 response to its frame parser; they
@@ -87,7 +99,7 @@ class StreamReader:
         if (frame_decoder.header is not None or frame_decoder.buffer.bytes_used
                 or frame_protocol._message_decoder.opcode is not None):
             raise ValueError("wsproto has already parsed frames of this connection")
-        reader = cls(decoder, ring)
+        reader = cls(sink, max_frame_bytes, max_message_bytes)
         reader._connection = connection
         reader._pending += frame_decoder.buffer.buffer
         del frame_decoder.buffer.buffer[:]
@@ -105,7 +117,7 @@ class StreamReader:
 
     def receive_data(self, data: bytes | bytearray | memoryview | None,
                      ts: int) -> list[StreamEvent]:
-        """Process bytes from the socket (None: the transport closed). Ticks go to the ring."""
+        """Process bytes from the socket (None: the transport closed). Payloads go to the sink."""
         if self._finished:
             return []
         if data is None:
@@ -122,14 +134,18 @@ class StreamReader:
         events: list[StreamEvent] = []
         n = len(buffer)
         position = 0
+        sink, max_frame = self.sink, self.max_frame_bytes
         while position < n and not self._finished:
             stop, position, frame_end, payload_start = read_frames(
-                buffer, self.decoder, self.ring, ts, position, self._message_open)
+                buffer, sink, ts, position, self._message_open, max_frame)
             if stop is FrameStop.MESSAGE:
                 events.append(StreamEvent(StreamEventKind.MESSAGE,
                                           bytes(buffer[payload_start:position])))
                 continue
             if stop is FrameStop.END or stop is FrameStop.INCOMPLETE:
+                break
+            if stop is FrameStop.TOO_BIG:
+                events.append(self._too_big(f"a frame of more than {max_frame} bytes"))
                 break
             if stop in _WSPROTO_FRAMES:
                 if frame_end > n:
@@ -155,14 +171,19 @@ class StreamReader:
         for event in connection.events():
             if isinstance(event, (TextMessage, BytesMessage)):
                 # wsproto has decoded text frame by frame, whole characters only.
-                self._message_parts.append(event.data.encode("utf-8")
-                                           if isinstance(event, TextMessage) else event.data)
+                part = event.data.encode("utf-8") if isinstance(event, TextMessage) else event.data
+                self._message_size += len(part)
+                if self._message_size > self.max_message_bytes:
+                    events.append(self._too_big(f"a message of more than {self.max_message_bytes}"
+                                                f" bytes"))
+                    return
+                self._message_parts.append(part)
                 self._message_open = not event.message_finished
                 if event.message_finished:
                     payload = b"".join(self._message_parts)
                     self._message_parts.clear()
-                    result = self.decoder.decode_into(self.ring, payload, ts)
-                    if result == DecodeResult.NOT_BOOK_TICKER:
+                    self._message_size = 0
+                    if self.sink.take_payload(payload, ts) is SinkStatus.PASSED:
                         events.append(StreamEvent(StreamEventKind.MESSAGE, payload))
             elif isinstance(event, Ping):
                 events.append(StreamEvent(StreamEventKind.PING, bytes(event.payload),
@@ -172,6 +193,17 @@ class StreamReader:
             elif isinstance(event, CloseConnection):
                 self._finished = True
                 events.append(self._close_event(event))
+
+    def _too_big(self, what: str) -> StreamEvent:
+        """Refuse what would have to be buffered whole: close with 1009, stop reading."""
+        self._finished = True
+        self._message_parts.clear()
+        reason = f"{what} received"
+        to_send = b""
+        if self._connection.state is ConnectionState.OPEN:
+            to_send = self._connection.send(CloseConnection(CloseReason.MESSAGE_TOO_BIG, reason))
+        return StreamEvent(StreamEventKind.PROTOCOL_ERROR, code=CloseReason.MESSAGE_TOO_BIG,
+                           reason=reason, to_send=to_send)
 
     def _close_event(self, event: CloseConnection) -> StreamEvent:
         # A close frame moves wsproto to REMOTE_CLOSING (or CLOSED when it answers ours); a

@@ -144,7 +144,7 @@ def test_malformed_frame_is_a_protocol_error_then_reconnect(sim, engine_factory)
     sim.fault("action=malformed_frame")
     m = engine.wait(lambda m: m["binance_ws_reconnects_total{venue=binance}"] >= 1, "a reconnect")
     engine.wait(lambda x: ticks(x, "BTCUSDT") > ticks(m, "BTCUSDT") + 20, "ticks after it")
-    assert "stream protocol error code=1002" in engine.stop()
+    assert "stream disconnected reason=protocol_error detail=protocol error code=1002" in engine.stop()
 
 
 def test_close_with_a_code_reconnects(sim, engine_factory):
@@ -153,7 +153,7 @@ def test_close_with_a_code_reconnects(sim, engine_factory):
     sim.fault("action=close&code=1001")
     engine.wait(lambda m: m["binance_ws_reconnects_total{venue=binance}"] >= 1
                 and m["binance_ws_connected{venue=binance}"] == 1, "a reconnect")
-    assert "stream closed by the venue code=1001" in engine.stop()
+    assert "stream disconnected reason=closed_by_peer detail=closed by the server code=1001" in engine.stop()
 
 
 def test_server_shutdown_notice_reconnects_at_once(sim, engine_factory):

@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from dmabot.io.backoff import Backoff
 from dmabot.io.reactor import Reactor
 from dmabot.venues.binance.protocol.events import ExecutionReport
 from dmabot.venues.binance.user_data import UserDataStream
@@ -49,7 +48,7 @@ def stream(reactor, venue, owner):
     s = UserDataStream(reactor, f"ws://127.0.0.1:{venue.port}/ws-api/v3", CREDS,
                        server_ms=lambda: time.time_ns() // 1_000_000,
                        on_event=owner.events.append, on_subscribed=owner.on_subscribed,
-                       backoff=Backoff(50_000_000, 200_000_000))
+                       backoff_initial_ns=50_000_000, backoff_max_ns=200_000_000)
     s.start()
     run_until(reactor, lambda: s.subscribed)
     yield s

@@ -100,6 +100,7 @@ class BinanceGateway:
                 server_ms=lambda: self.clock.timestamp_ms(self.reactor.now()),
                 on_event=self._on_user_event, on_subscribed=self._on_user_subscribed,
                 ca_file=settings.ca_file, recv_window_ms=settings.recv_window_ms,
+                backoff_max_ns=settings.backoff_max_ns,
                 on_order_reply=self._on_ws_order_reply, on_orders_lost=self._on_ws_orders_lost)
 
     # -- what the engine and the metrics read ------------------------------------------------

@@ -1,37 +1,27 @@
 """Binance bookTicker feed: one WebSocket for all SYMBOLS, reconnecting on its own.
 
-The I/O is the transport's (TCP, TLS over MemoryBIO, on the reactor); the opening
-handshake is wsproto's; after it `StreamReader` walks data frames in Cython straight into
-the pipeline's ring and hands control frames to wsproto. This module owns the connection's
-life: stale-feed detection, capped exponential backoff with jitter, a planned reconnect
-before the venue's 24 h cut-off, `serverShutdown`, and the health numbers for metrics.
+The connection is `WebSocketClient`'s (handshake, frames walked in Cython straight into the
+pipeline's ring through the decoder as its PayloadSink, control frames, size limits, liveness);
+this module owns the feed's life on top: stale-feed detection (no market data for
+WS_STALE_S: pings alone do not count), capped exponential backoff with jitter, a planned
+reconnect before the venue's 24 h cut-off, `serverShutdown`, and the health numbers for metrics.
 """
 from __future__ import annotations
 
 import enum
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
-from urllib.parse import urlsplit
 
 import ujson
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    CloseConnection,
-    RejectConnection,
-    RejectData,
-    Request,
-    TextMessage,
-)
-from wsproto.utilities import LocalProtocolError
 
 from dmabot.core.pipeline import Pipeline
 from dmabot.io.backoff import Backoff
 from dmabot.io.reactor import Reactor, TimerHandle
-from dmabot.io.transport import Address, Transport, TransportError, client_tls_context, connect, resolve
-from dmabot.io.ws_reader import StreamEvent, StreamEventKind, StreamReader
+from dmabot.io.transport import Address, client_tls_context, connect, resolve
+from dmabot.io.url import Target, parse_target
+from dmabot.io.websocket import CloseCause, WebSocketClient, WebSocketSettings
 from dmabot.venues.binance.fast.bookticker import BookTickerDecoder, DecodeResult
 
 log = logging.getLogger("dmabot.feed.binance")
@@ -56,37 +46,22 @@ class FeedState(enum.Enum):
     STOPPED = "stopped"
 
 
-@dataclass(frozen=True)
-class StreamTarget:
-    host: str
-    port: int
-    tls: bool
-    path: str
-
-    @property
-    def url(self) -> str:
-        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}{self.path}"
-
-
-def stream_target(ws_url: str, symbols: tuple[str, ...], form: StreamForm) -> StreamTarget:
+def stream_target(ws_url: str, symbols: tuple[str, ...], form: StreamForm) -> Target:
     """Where to connect for the bookTicker streams of `symbols`.
 
-    `ws_url` is the stream host's base ending in `/ws` (the seed's BINANCE_WS_URL form),
+    `ws_url` is the stream host's base ending in `/ws` (the BINANCE_WS_URL form),
     e.g. `wss://stream.testnet.binance.vision/ws`.
     """
-    parts = urlsplit(ws_url)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ValueError(f"expected a ws:// or wss:// URL, got {ws_url!r}")
-    base = parts.path.rstrip("/")
-    if not base.endswith("/ws"):
+    base = parse_target(ws_url, ("ws", "wss"))
+    path = base.target.rstrip("/")
+    if "?" in path or not path.endswith("/ws"):
         raise ValueError(f"expected the stream base ending in /ws, got {ws_url!r}")
     streams = [f"{s.lower()}@bookTicker" for s in symbols]
     if form is StreamForm.COMBINED:
-        path = base[:-3] + "/stream?streams=" + "/".join(streams)
+        path = path[:-3] + "/stream?streams=" + "/".join(streams)
     else:
-        path = f"{base}/{streams[0]}"
-    tls = parts.scheme == "wss"
-    return StreamTarget(parts.hostname, parts.port or (443 if tls else 80), tls, path)
+        path = f"{path}/{streams[0]}"
+    return Target(base.scheme, base.host, base.port, path)
 
 
 @dataclass(frozen=True)
@@ -97,13 +72,14 @@ class FeedSettings:
     # Binance cuts a connection at 24 h; roll it ourselves well before, at a time we choose.
     max_lifetime_ns: int = 23 * 3600 * NS + 30 * 60 * NS
     connect_timeout_ns: int = 10 * NS
+    websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
 
 
 class BinanceFeed:
     """Streams bookTicker for `symbols` into `pipeline`; `after_data` runs after each read."""
 
     def __init__(self, reactor: Reactor, pipeline: Pipeline, symbols: tuple[str, ...],
-                 target: StreamTarget, form: StreamForm, ca_file: str | None,
+                 target: Target, form: StreamForm, ca_file: str | None,
                  settings: FeedSettings, after_data: Callable[[], None],
                  rng: random.Random | None = None) -> None:
         self.reactor = reactor
@@ -113,11 +89,11 @@ class BinanceFeed:
         self.form = form
         self.settings = settings
         self.after_data = after_data
-        self.decoder = BookTickerDecoder(list(symbols))
+        self.decoder = BookTickerDecoder(list(symbols), pipeline.ring)
         self._tls = client_tls_context(ca_file or None) if target.tls else None
         self._backoff = Backoff(settings.backoff_initial_ns, settings.backoff_max_ns, rng)
         self._addresses: list[Address] = []
-        self._connection: _StreamConnection | None = None
+        self._connection: WebSocketClient | None = None
         self._stale_timer: TimerHandle | None = None
         self._reconnect_timer: TimerHandle | None = None
         self._bad_logged_at: dict[str, int] = {}
@@ -130,6 +106,8 @@ class BinanceFeed:
         self.last_event_ns = 0
         self.bytes_received = 0
         self.stale_disconnects = 0
+        self.disconnects: dict[str, int] = {}    # CloseCause value -> connections ended so far
+        self._pushed_seen = 0
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -151,21 +129,24 @@ class BinanceFeed:
     def _connect(self) -> None:
         self.state = FeedState.CONNECTING
         address = self._addresses[self._backoff.attempts % len(self._addresses)]
-        self._connection = _StreamConnection(self)
+        self._connection = WebSocketClient(self.reactor, self.target, self, self.decoder,
+                                           self.settings.websocket)
         log.info("connecting url=%s address=%s", self.target.url, address)
         connect(self.reactor, address, self._connection, tls=self._tls,
                 timeout_ns=self.settings.connect_timeout_ns)
 
-    def _schedule_reconnect(self, why: str) -> None:
-        """After a failure or a close: wait (exponential, capped, with jitter), reconnect."""
-        if self.state is FeedState.STOPPED:
-            return
+    def _schedule_reconnect(self, cause: CloseCause, detail: str) -> None:
+        """After a failure or a close: count it, log it once, wait (exponential, capped, with
+        jitter), reconnect."""
+        self.disconnects[cause.value] = self.disconnects.get(cause.value, 0) + 1
         self.connected = False
         self._connection = None
+        if self.state is FeedState.STOPPED:
+            return
         delay = self._backoff.next_delay()
         self.state = FeedState.WAITING
-        log.warning("stream disconnected reason=%s reconnect_in_s=%.2f attempt=%d", why, delay / NS,
-                    self._backoff.attempts)
+        log.warning("stream disconnected reason=%s detail=%s url=%s reconnect_in_s=%.2f attempt=%d",
+                    cause.value, detail, self.target.url, delay / NS, self._backoff.attempts)
         self._reconnect_timer = self.reactor.call_later(delay, self._reconnect)
 
     def _reconnect(self) -> None:
@@ -181,15 +162,15 @@ class BinanceFeed:
             if now - self.last_event_ns > self.settings.stale_ns:
                 self.stale_disconnects += 1
                 log.warning("stream stale: no message for %.1f s, reconnecting", (now - self.last_event_ns) / NS)
-                conn.abort("stale feed")
+                conn.abort(CloseCause.LOCAL, "stale feed")
             elif now - conn.opened_ns > self.settings.max_lifetime_ns:
                 log.info("planned reconnect: connection is %.1f h old", (now - conn.opened_ns) / 3600 / NS)
                 self._backoff.reset()
                 conn.close(1000, "planned reconnect")
         self._stale_timer = self.reactor.call_later(self.settings.stale_ns // 2, self._check_stale)
 
-    # -- callbacks from the connection ---------------------------------------------------
-    def _on_open(self, conn: "_StreamConnection") -> None:
+    # -- the WebSocket's owner (WebSocketOwner) -------------------------------------------
+    def ws_open(self, conn: WebSocketClient) -> None:
         self.state = FeedState.STREAMING
         self.connected = True
         self._backoff.reset()
@@ -200,15 +181,17 @@ class BinanceFeed:
             params = [f"{s.lower()}@bookTicker" for s in self.symbols[1:]]
             conn.send_text(ujson.dumps({"method": "SUBSCRIBE", "params": params, "id": 1}))
 
-    def _on_data(self, nbytes: int, got_messages: bool) -> None:
+    def ws_read(self, conn: WebSocketClient, nbytes: int, passed_messages: bool) -> None:
         self.bytes_received += nbytes
-        if got_messages:      # pings alone do not make a feed alive
+        pushed = self.pipeline.ring.pushed
+        if passed_messages or pushed != self._pushed_seen:    # pings alone do not make a feed alive
+            self._pushed_seen = pushed
             self.last_event_ns = self.reactor.now()
         self.pipeline.drain()
         self._log_bad_messages()
         self.after_data()
 
-    def _on_message(self, payload: bytes) -> None:
+    def ws_message(self, conn: WebSocketClient, payload: bytes) -> None:
         """A whole message that is valid JSON but not a bookTicker."""
         try:
             msg = ujson.loads(payload)
@@ -217,14 +200,14 @@ class BinanceFeed:
         event = msg.get("data", msg) if isinstance(msg, dict) else None
         if isinstance(event, dict) and event.get("e") == "serverShutdown":
             log.warning("serverShutdown from the venue: reconnecting now")
-            if self._connection is not None:
-                self._backoff.reset()
-                self._connection.abort("serverShutdown")
+            self._backoff.reset()
+            conn.abort(CloseCause.LOCAL, "serverShutdown")
         elif isinstance(msg, dict) and "code" in msg:
             log.error("stream control request failed: %s", payload[:200].decode("utf-8", "replace"))
 
-    def _on_closed(self, why: str) -> None:
-        self._schedule_reconnect(why)
+    def ws_closed(self, conn: WebSocketClient, cause: CloseCause, detail: str) -> None:
+        if conn is self._connection:
+            self._schedule_reconnect(cause, detail)
 
     def _log_bad_messages(self) -> None:
         if self.decoder.dropped == self._dropped_seen:     # the usual case, after every read
@@ -249,112 +232,3 @@ class BinanceFeed:
 
     def bad_message_counts(self) -> dict[str, int]:
         return {r.lower(): n for r, n in self.decoder.counters().items() if r not in _NOT_BAD}
-
-
-class _StreamConnection:
-    """One WebSocket connection's protocol object (transport callbacks)."""
-
-    def __init__(self, feed: BinanceFeed) -> None:
-        self.feed = feed
-        self.transport: Transport | None = None
-        self.ws: WSConnection | None = WSConnection(ConnectionType.CLIENT)
-        self.reader: StreamReader | None = None
-        self.opened_ns = 0
-        self.closed = False
-
-    # transport protocol
-    def connection_made(self, transport: Transport) -> None:
-        self.transport = transport
-        target = self.feed.target
-        assert self.ws is not None
-        host = target.host if target.port in (80, 443) else f"{target.host}:{target.port}"
-        transport.write(self.ws.send(Request(host=host, target=target.path)))
-
-    def data_received(self, data: bytes) -> None:
-        if self.closed:
-            return
-        if self.reader is None:
-            self._handshake(data)
-            return
-        ring = self.feed.pipeline.ring
-        pushed = ring.pushed
-        got_messages = False
-        for event in self.reader.receive_data(data, self.feed.reactor.now()):
-            got_messages |= event.kind is StreamEventKind.MESSAGE
-            self._on_event(event)
-        self.feed._on_data(len(data), got_messages or ring.pushed != pushed)
-
-    def connection_lost(self, exc: TransportError | None) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if exc is not None:
-            log.error("stream connection failed: %s", exc)
-        self.feed._on_closed(str(exc) if exc else "connection closed")
-
-    def pause_writing(self) -> None:
-        pass        # we send a few control frames only
-
-    def resume_writing(self) -> None:
-        pass
-
-    # WebSocket
-    def _handshake(self, data: bytes) -> None:
-        assert self.ws is not None
-        self.ws.receive_data(data)
-        for event in self.ws.events():
-            if isinstance(event, AcceptConnection):
-                self.reader = StreamReader.after_handshake(self.ws, self.feed.decoder, self.feed.pipeline.ring)
-                self.ws = None
-                self.opened_ns = self.feed.reactor.now()
-                self.feed._on_open(self)
-                self.data_received(b"")       # frames that came with the 101 response
-                return
-            if isinstance(event, (RejectConnection, RejectData)):
-                status = getattr(event, "status_code", "?")
-                self.abort(f"handshake rejected with HTTP {status}")
-                return
-
-    def _on_event(self, event: StreamEvent) -> None:
-        if event.to_send and self.transport is not None:
-            self.transport.write(event.to_send)
-        kind = event.kind
-        if kind is StreamEventKind.MESSAGE:
-            self.feed._on_message(event.data)
-        elif kind is StreamEventKind.CLOSE:
-            log.warning("stream closed by the venue code=%d reason=%s", event.code, event.reason)
-            self._end(f"closed by venue ({event.code})")
-        elif kind is StreamEventKind.PROTOCOL_ERROR:
-            log.error("stream protocol error code=%d reason=%s", event.code, event.reason)
-            self._end(f"protocol error ({event.reason})")
-
-    def send_text(self, text: str) -> None:
-        if self.reader is not None and self.transport is not None:
-            self.transport.write(self.reader.send(TextMessage(data=text)))
-
-    def close(self, code: int, reason: str) -> None:
-        """Close handshake from our side, then the socket."""
-        if self.closed:
-            return
-        if self.reader is not None and self.transport is not None:
-            try:
-                self.transport.write(self.reader.send(CloseConnection(code=code, reason=reason)))
-            except LocalProtocolError:   # already closing: the socket closes anyway
-                pass
-        self._end(reason)
-
-    def abort(self, why: str) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
-        self.feed._on_closed(why)
-
-    def _end(self, why: str) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-        self.feed._on_closed(why)

@@ -1,6 +1,8 @@
+import gc
 import os
 import signal
 import socket
+import weakref
 
 from dmabot.io.reactor import PRIO_MARKET_DATA, ManualClock, Reactor
 
@@ -36,6 +38,26 @@ def test_cancelled_timer_does_not_run():
     h.cancel()
     r.run()
     assert seen == [2]
+
+
+def test_cancelled_timer_lets_go_of_its_callback_at_once():
+    # It stays in the heap until due; what it would have called must not live on with it.
+    class Connection:
+        def on_timeout(self, why):
+            pass
+
+    r = Reactor(ManualClock(0))
+    conn, arg = Connection(), Connection()
+    alive = weakref.ref(conn), weakref.ref(arg)
+    gc.disable()
+    try:
+        handle = r.call_later(60_000_000_000, conn.on_timeout, arg)
+        handle.cancel()
+        del conn, arg
+        assert [ref() for ref in alive] == [None, None]
+    finally:
+        gc.enable()
+    assert r.next_due() is None
 
 
 def test_callbacks_scheduled_now_run_next_iteration_so_io_is_polled():

@@ -62,9 +62,8 @@ def drain(ring):
 # --- read_frames, case by case -------------------------------------------------------------
 
 def run_frames(data, message_open=False):
-    decoder = BookTickerDecoder(SYMBOLS)
     ring = TickRing(16)
-    return read_frames(data, decoder, ring, 1, 0, message_open), drain(ring)
+    return read_frames(data, BookTickerDecoder(SYMBOLS, ring), 1, 0, message_open), drain(ring)
 
 
 @pytest.mark.parametrize("data, stop", [
@@ -101,8 +100,8 @@ def test_positions_after_a_message_and_before_a_ping():
                                            first + 2 + len(REPLY))
     assert data[payload_start:consumed] == REPLY
     assert len(ticks) == 1
-    decoder, ring = BookTickerDecoder(SYMBOLS), TickRing(16)
-    assert read_frames(data, decoder, ring, 1, consumed) == (
+    decoder = BookTickerDecoder(SYMBOLS, TickRing(16))
+    assert read_frames(data, decoder, 1, consumed) == (
         FrameStop.CONTROL, consumed, consumed + 3, -1)
 
 
@@ -132,8 +131,9 @@ def test_the_decoder_never_reads_past_the_payload():
     # that looked past the frame's end would find a whole bookTicker there.
     for cut in range(1, len(TICK)):
         data = frame(2, TICK[:cut]) + TICK[cut:]
-        decoder, ring = BookTickerDecoder(SYMBOLS), TickRing(4)
-        read_frames(data, decoder, ring, 0)
+        ring = TickRing(4)
+        decoder = BookTickerDecoder(SYMBOLS, ring)
+        read_frames(data, decoder, 0)
         assert (decoder.counters()["BAD_JSON"], len(ring)) == (1, 0), cut
 
 
@@ -145,7 +145,7 @@ def test_huge_declared_length_is_just_incomplete():
 
 def test_read_frames_rejects_a_bad_start():
     with pytest.raises(ValueError):
-        read_frames(b"abc", BookTickerDecoder(SYMBOLS), TickRing(2), 0, 4)
+        read_frames(b"abc", BookTickerDecoder(SYMBOLS, TickRing(2)), 0, 4)
 
 
 # --- UTF-8 ---------------------------------------------------------------------------------
@@ -268,7 +268,7 @@ def reference_run(chunks):
 
 
 def fast_run(chunks):
-    reader = StreamReader(BookTickerDecoder(SYMBOLS), TickRing(1 << 12))
+    reader = StreamReader(BookTickerDecoder(SYMBOLS, TickRing(1 << 12)))
     events, sent = [], []
     for ts, chunk in enumerate(chunks):
         for event in reader.receive_data(chunk, ts):
@@ -277,7 +277,7 @@ def fast_run(chunks):
             else:
                 events.append((event.kind, event.data))
             sent.append(event.to_send)
-    return (events, drain(reader.ring), reader.decoder.counters()), sent
+    return (events, drain(reader.sink.ring), reader.sink.counters()), sent
 
 
 def frames_sent(data):
@@ -312,44 +312,44 @@ def test_stream_reader_agrees_with_wsproto(chunks):
 
 def test_stream_reader_decodes_into_the_ring_across_splits():
     data = b"".join(frame(1, TICK.replace(b"400900217", b"%d" % u)) for u in range(1, 101))
-    reader = StreamReader(BookTickerDecoder(SYMBOLS), TickRing(256))
+    reader = StreamReader(BookTickerDecoder(SYMBOLS, TickRing(256)))
     for i in range(0, len(data), 37):
         assert reader.receive_data(memoryview(data)[i:i + 37], i) == []
-    assert [t[6] for t in drain(reader.ring)] == list(range(1, 101))
-    assert reader.decoder.slow_path == 0
+    assert [t[6] for t in drain(reader.sink.ring)] == list(range(1, 101))
+    assert reader.sink.slow_path == 0
 
 
 def test_close_handshake():
-    reader = StreamReader(BookTickerDecoder(SYMBOLS), TickRing(8))
+    reader = StreamReader(BookTickerDecoder(SYMBOLS, TickRing(8)))
     [event] = reader.receive_data(frame(8, struct.pack("!H", 1001) + b"going away")
                                   + frame(1, TICK), 0)
     assert (event.kind, event.code, event.reason) == (StreamEventKind.CLOSE, 1001,
                                                       "going away")
     assert frames_sent(event.to_send) == [(Opcode.CLOSE, (1001, "going away"))]
     assert reader.state is ConnectionState.CLOSED
-    assert len(reader.ring) == 0
+    assert len(reader.sink.ring) == 0
     assert reader.receive_data(frame(1, TICK), 1) == []
 
 
 def test_close_we_started():
-    reader = StreamReader(BookTickerDecoder(SYMBOLS), TickRing(8))
+    reader = StreamReader(BookTickerDecoder(SYMBOLS, TickRing(8)))
     assert frames_sent(reader.send(CloseConnection(code=1000)))[0][0] is Opcode.CLOSE
     # Data still flows until the server answers.
     [event] = reader.receive_data(frame(1, TICK) + frame(8, struct.pack("!H", 1000)), 0)
     assert (event.kind, event.to_send) == (StreamEventKind.CLOSE, b"")
-    assert len(reader.ring) == 1 and reader.state is ConnectionState.CLOSED
+    assert len(reader.sink.ring) == 1 and reader.state is ConnectionState.CLOSED
 
 
 def test_masked_frame_is_a_protocol_error():
-    reader = StreamReader(BookTickerDecoder(SYMBOLS), TickRing(8))
+    reader = StreamReader(BookTickerDecoder(SYMBOLS, TickRing(8)))
     [event] = reader.receive_data(frame(1, TICK) + frame(1, TICK, mask=b"abcd"), 0)
     assert (event.kind, event.code) == (StreamEventKind.PROTOCOL_ERROR, 1002)
     assert frames_sent(event.to_send)[0] == (Opcode.CLOSE, (1002, event.reason))
-    assert len(reader.ring) == 1
+    assert len(reader.sink.ring) == 1
 
 
 def test_connection_lost():
-    reader = StreamReader(BookTickerDecoder(SYMBOLS), TickRing(8))
+    reader = StreamReader(BookTickerDecoder(SYMBOLS, TickRing(8)))
     assert reader.receive_data(frame(1, TICK)[:5], 0) == []
     [event] = reader.receive_data(None, 1)
     assert (event.kind, event.code) == (StreamEventKind.CONNECTION_LOST, 1006)
@@ -357,7 +357,7 @@ def test_connection_lost():
 
 
 def test_subscribe_is_sent_masked_through_wsproto():
-    reader = StreamReader(BookTickerDecoder(SYMBOLS), TickRing(8))
+    reader = StreamReader(BookTickerDecoder(SYMBOLS, TickRing(8)))
     request = '{"method":"SUBSCRIBE","params":["bnbusdt@bookTicker"],"id":1}'
     data = reader.send(TextMessage(data=request))
     assert data[1] & 0x80
@@ -380,10 +380,10 @@ def test_after_handshake_takes_the_bytes_that_came_with_the_101():
     client.receive_data(response + frames + server.send(Ping(b"hb"))[:1])
     events = client.events()
     assert isinstance(next(events), AcceptConnection)
-    reader = StreamReader.after_handshake(client, BookTickerDecoder(SYMBOLS), TickRing(8))
+    reader = StreamReader.after_handshake(client, BookTickerDecoder(SYMBOLS, TickRing(8)))
     assert list(events) == []                      # wsproto has nothing left to deliver
     assert reader.receive_data(b"", 5) == []
-    assert [t[6] for t in drain(reader.ring)] == [1, 2, 3]
+    assert [t[6] for t in drain(reader.sink.ring)] == [1, 2, 3]
     [event] = reader.receive_data(server.send(Ping(b"hb"))[1:], 6)
     assert event.kind is StreamEventKind.PING
     server.receive_data(event.to_send)
@@ -393,11 +393,11 @@ def test_after_handshake_takes_the_bytes_that_came_with_the_101():
 def test_after_handshake_refuses_extensions_and_unfinished_handshakes():
     client, _, response = handshake([PerMessageDeflate()])
     with pytest.raises(ValueError):
-        StreamReader.after_handshake(client, BookTickerDecoder(SYMBOLS), TickRing(8))
+        StreamReader.after_handshake(client, BookTickerDecoder(SYMBOLS, TickRing(8)))
     client.receive_data(response)
     list(client.events())
     with pytest.raises(ValueError, match="extensions"):
-        StreamReader.after_handshake(client, BookTickerDecoder(SYMBOLS), TickRing(8))
+        StreamReader.after_handshake(client, BookTickerDecoder(SYMBOLS, TickRing(8)))
 
 
 # --- client frames --------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 from dmabot.core.ring cimport TickRing
 from dmabot.core.types cimport BookTicker
+from dmabot.io.frames cimport PayloadSink
 
 
 # Why a payload did or did not become a tick. Checks run in this order and the first failing
@@ -42,10 +43,12 @@ cdef class SymbolTable:
     cdef int32_t lookup_c(self, const unsigned char* name, Py_ssize_t n) noexcept nogil
 
 
-cdef class BookTickerDecoder:
+cdef class BookTickerDecoder(PayloadSink):
     """Decodes bookTicker payloads (raw or inside the combined-stream wrapper) and drops
-    stale ones. Counts every DecodeResult."""
+    stale ones. Counts every DecodeResult. As the frame walker's PayloadSink it pushes ticks
+    into `ring` and passes on what is valid JSON but no bookTicker."""
     cdef readonly SymbolTable symbols
+    cdef readonly TickRing ring         # the sink's; None for a decoder used on its own
     # Payloads the fast scanner handed to ujson; the rest never left C.
     cdef readonly uint64_t slow_path
     cdef int64_t* _last_update_id       # per symbol; -1 until the first tick

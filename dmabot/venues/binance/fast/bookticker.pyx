@@ -17,6 +17,7 @@ import ujson
 
 from dmabot.core.ring cimport TickRing
 from dmabot.core.types cimport BookTicker
+from dmabot.io.frames cimport PASSED, TAKEN
 from dmabot.core.utf8 cimport utf8_valid
 
 
@@ -495,8 +496,9 @@ cdef class BookTickerDecoder:
     is not greater is STALE (duplicates after a reconnect, reordering).
     """
 
-    def __cinit__(self, symbols):
+    def __cinit__(self, symbols, TickRing ring=None):
         self.symbols = symbols if isinstance(symbols, SymbolTable) else SymbolTable(symbols)
+        self.ring = ring
         cdef Py_ssize_t n = len(self.symbols.names)
         self._last_update_id = <int64_t*>calloc(n + 1, sizeof(int64_t))
         if self._last_update_id == NULL:
@@ -537,7 +539,14 @@ cdef class BookTickerDecoder:
             ring.claim()[0] = tick
         return result
 
-    # Python API, for tests, tools and the wsproto route; the feed calls decode_into_ring_c.
+    cdef int take_payload_c(self, const char* data, Py_ssize_t n, int64_t ts) except -1:
+        if self.ring is None:
+            raise ValueError("a BookTickerDecoder is a PayloadSink only with a ring")
+        if self.decode_into_ring_c(data, n, ts, self.ring) == NOT_BOOK_TICKER:
+            return PASSED
+        return TAKEN
+
+    # Python API, for tests and tools; the feed's frames reach take_payload_c.
 
     def decode(self, bytes payload not None, int64_t ts=0):
         """Decode one payload: (DecodeResult, (ts, sym, bid, bid_qty, ask, ask_qty,

@@ -37,10 +37,10 @@ class WsHarness(Harness):
     def connect_ws(self, reactor, address, conn, *, tls=None, timeout_ns=0) -> FakeTransport:
         transport, server = FakeTransport(), WSConnection(ConnectionType.SERVER)
         self.ws.append((conn, transport, server))
-        conn.connection_made(transport)
+        conn.client.connection_made(transport)
         server.receive_data(transport.written.pop())
         assert isinstance(next(server.events()), Request)
-        conn.data_received(server.send(AcceptConnection()))
+        conn.client.data_received(server.send(AcceptConnection()))
         self.answer_subscribe()
         return transport
 
@@ -54,7 +54,7 @@ class WsHarness(Harness):
 
     def ws_reply(self, reply: dict) -> None:
         conn, _, server = self.ws[-1]
-        conn.data_received(server.send(TextMessage(json.dumps(reply))))
+        conn.client.data_received(server.send(TextMessage(json.dumps(reply))))
 
     def answer_subscribe(self) -> None:
         (subscribe,) = self.ws_requests()
@@ -102,7 +102,7 @@ def test_order_goes_as_order_place_and_its_reply_fills_it(h):
 def test_lost_connection_makes_orders_in_flight_unknown_and_rest_looks_them_up(h):
     request = h.place()
     conn, _, _ = h.ws[-1]
-    conn.connection_lost(None)
+    conn.client.connection_lost(None)
     assert h.gw.registry.get(request["id"]).status.name == "UNKNOWN"
     assert h.written[-1].startswith(b"GET /api/v3/order?symbol=BTCUSDT&origClientOrderId=" + request["id"].encode())
     h.submit(Side.BUY, 91250.0, 0.002, order_id=2)                # while down: refused, not queued
