@@ -12,9 +12,9 @@ import pytest
 from dmabot.core.pipeline import Pipeline
 from dmabot.core.risk import RiskCheck
 from dmabot.core.router import Router
-from dmabot.core.strategy import MeanReversion
 from dmabot.io.reactor import Reactor
 from dmabot.io.websocket import WebSocketSettings
+from dmabot.strategies.builtin import MeanReversion
 from dmabot.venues.binance.market_feed import BinanceFeed, FeedSettings, StreamForm, stream_target
 from dmabot.venues.binance.protocol.events import ExecutionReport
 from dmabot.venues.binance.user_data import UserDataStream

@@ -101,7 +101,8 @@ class BinanceGateway:
                 on_event=self._on_user_event, on_subscribed=self._on_user_subscribed,
                 ca_file=settings.ca_file, recv_window_ms=settings.recv_window_ms,
                 backoff_max_ns=settings.backoff_max_ns,
-                on_order_reply=self._on_ws_order_reply, on_orders_lost=self._on_ws_orders_lost)
+                on_order_reply=self._on_ws_order_reply, on_orders_lost=self._on_ws_orders_lost,
+                connector=connector, resolver=resolver)
 
     # -- what the engine and the metrics read ------------------------------------------------
     @property

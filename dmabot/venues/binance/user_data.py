@@ -19,7 +19,7 @@ from typing import Callable
 from dmabot.io.backoff import Backoff
 from dmabot.io.frames import PayloadSink
 from dmabot.io.reactor import Reactor, TimerHandle
-from dmabot.io.transport import Address, client_tls_context, connect, resolve
+from dmabot.io.transport import Address, Connector, client_tls_context, connect, resolve
 from dmabot.io.url import parse_target
 from dmabot.io.websocket import CloseCause, WebSocketClient, WebSocketSettings
 from dmabot.venues.binance.protocol.events import ServerShutdown, UserEvent, WsApiResponse
@@ -46,8 +46,11 @@ class UserDataStream:
                  on_order_reply: Callable[[str, WsApiResponse], None] | None = None,
                  on_orders_lost: Callable[[list[str]], None] | None = None,
                  websocket: WebSocketSettings | None = None,
-                 connect_timeout_ns: int = 10 * NS) -> None:
+                 connect_timeout_ns: int = 10 * NS, connector: Connector = connect,
+                 resolver: Callable[[str, int], list[Address]] = resolve) -> None:
         self.reactor = reactor
+        self.connector = connector
+        self.resolver = resolver
         self.target = parse_target(url, ("ws", "wss"))
         self.credentials = credentials
         self.server_ms = server_ms
@@ -73,7 +76,7 @@ class UserDataStream:
 
     def resolve(self) -> None:
         """Look the host up (may block: call before trading starts)."""
-        self._addresses = resolve(self.target.host, self.target.port)
+        self._addresses = self.resolver(self.target.host, self.target.port)
 
     def start(self) -> None:
         """Connect (and subscribe once open); resolves first if `resolve` was not called."""
@@ -102,8 +105,8 @@ class UserDataStream:
         address = self._addresses[self._backoff.attempts % len(self._addresses)]
         session = WsApiSession(self.credentials, self.recv_window_ms)
         self._connection = _Connection(self, session)
-        connect(self.reactor, address, self._connection.client, tls=self._tls,
-                timeout_ns=self.connect_timeout_ns)
+        self.connector(self.reactor, address, self._connection.client, tls=self._tls,
+                       timeout_ns=self.connect_timeout_ns)
 
     def _closed(self, cause: CloseCause, detail: str) -> None:
         """Count the end, log it once, reconnect after a backoff."""

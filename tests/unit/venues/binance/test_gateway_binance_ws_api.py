@@ -12,6 +12,7 @@ from wsproto.events import AcceptConnection, Request, TextMessage
 
 from dmabot.core.types import Side
 from dmabot.io.transport import TransportProtocol
+from dmabot.io.websocket import WebSocketClient
 from dmabot.venues.binance.settings import OrderTransport
 from tests.helpers.gateway_harness import (
     SERVER_MS,
@@ -28,19 +29,21 @@ WS_API_URL = "wss://127.0.0.1:9443/ws-api/v3"   # a numeric host: resolved witho
 class WsHarness(Harness):
     """Harness whose WebSocket API connections are stand-ins too, each with a wsproto server."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self) -> None:
         self.ws: list[tuple[TransportProtocol, FakeTransport, WSConnection]] = []
-        # UserDataStream takes no connector yet: its module's `connect` is the one it calls.
-        monkeypatch.setattr("dmabot.venues.binance.user_data.connect", self.connect_ws)
         super().__init__(ws_api_url=WS_API_URL, order_transport=OrderTransport.WS_API)
 
-    def connect_ws(self, reactor, address, conn, *, tls=None, timeout_ns=0) -> FakeTransport:
+    def connect(self, reactor, address, protocol, *, tls=None, timeout_ns=0) -> FakeTransport:
+        """The one connector of the gateway: REST as the base harness does it, the WebSocket API
+        connection with a wsproto server behind its stand-in transport."""
+        if not isinstance(protocol, WebSocketClient):
+            return super().connect(reactor, address, protocol, tls=tls, timeout_ns=timeout_ns)
         transport, server = FakeTransport(), WSConnection(ConnectionType.SERVER)
-        self.ws.append((conn, transport, server))
-        conn.client.connection_made(transport)
+        self.ws.append((protocol, transport, server))
+        protocol.connection_made(transport)
         server.receive_data(transport.written.pop())
         assert isinstance(next(server.events()), Request)
-        conn.client.data_received(server.send(AcceptConnection()))
+        protocol.data_received(server.send(AcceptConnection()))
         self.answer_subscribe()
         return transport
 
@@ -54,7 +57,7 @@ class WsHarness(Harness):
 
     def ws_reply(self, reply: dict) -> None:
         conn, _, server = self.ws[-1]
-        conn.client.data_received(server.send(TextMessage(json.dumps(reply))))
+        conn.data_received(server.send(TextMessage(json.dumps(reply))))
 
     def answer_subscribe(self) -> None:
         (subscribe,) = self.ws_requests()
@@ -70,8 +73,8 @@ class WsHarness(Harness):
 
 
 @pytest.fixture
-def h(monkeypatch) -> WsHarness:
-    h = WsHarness(monkeypatch)
+def h() -> WsHarness:
+    h = WsHarness()
     h.sync()     # REST ready: the WebSocket API connection opens and subscribes
     assert h.gw.user_stream.subscribed
     return h
@@ -102,7 +105,7 @@ def test_order_goes_as_order_place_and_its_reply_fills_it(h):
 def test_lost_connection_makes_orders_in_flight_unknown_and_rest_looks_them_up(h):
     request = h.place()
     conn, _, _ = h.ws[-1]
-    conn.client.connection_lost(None)
+    conn.connection_lost(None)
     assert h.gw.registry.get(request["id"]).status.name == "UNKNOWN"
     assert h.written[-1].startswith(b"GET /api/v3/order?symbol=BTCUSDT&origClientOrderId=" + request["id"].encode())
     h.submit(Side.BUY, 91250.0, 0.002, order_id=2)                # while down: refused, not queued
@@ -157,9 +160,9 @@ def test_429_blocks_order_entry_until_retry_after(h):
     h.place(order_id=3)                                           # past retryAfter: sent again
 
 
-def test_a_rest_order_reply_and_a_ws_order_reply_are_the_same_facts(monkeypatch):
+def test_a_rest_order_reply_and_a_ws_order_reply_are_the_same_facts():
     """REST and WS API transport turn the same venue reply into the same ExecReports."""
-    rest, ws = Harness(), WsHarness(monkeypatch)
+    rest, ws = Harness(), WsHarness()
     for h in (rest, ws):
         h.sync()
     rest.submit(Side.SELL, 91250.011, 0.002)
