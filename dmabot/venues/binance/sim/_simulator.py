@@ -11,7 +11,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from dmabot.io.reactor import Reactor
-from dmabot.io.transport import Server, format_hostport, server_tls_context
+from dmabot.io.server import Server
+from dmabot.io.transport import format_hostport, server_tls_context
 from dmabot.venues.binance.protocol.signing import Credentials
 from dmabot.venues.binance.sim._app import SimApp
 from dmabot.venues.binance.sim._auth import Authenticator
