@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from dmabot.io.reactor import TimerHandle
 from dmabot.io.transport import Transport, TransportError
-from dmabot.venues.binance.sim._protocol import MALFORMED_FRAME, Mode, SimProtocol
+from dmabot.venues.binance.sim._protocol import MALFORMED_FRAME, ConnectionMode, SimProtocol
 from dmabot.venues.binance.sim._streams import StreamSession
 from dmabot.venues.binance.sim._ws_api import WsApiSession
 
@@ -38,7 +38,7 @@ class ClientHandler:
         self._delayed_count = 0
 
     @property
-    def mode(self) -> Mode:
+    def mode(self) -> ConnectionMode:
         return self._protocol.mode
 
     # -- transport callbacks -----------------------------------------------------------
@@ -47,7 +47,7 @@ class ClientHandler:
         self._sim.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
-        was_http = self._protocol.mode is Mode.HTTP
+        was_http = self._protocol.mode is ConnectionMode.HTTP
         try:
             self.write(self._protocol.receive_data(data, self._sim.now_ms()))
         except Exception:  # a bug here must cost one connection, not the whole simulator
@@ -57,7 +57,7 @@ class ClientHandler:
         if not self._logged_open and self._protocol.target is not None:
             self._logged_open = True
             log.info("conn open peer=%s path=%s", self.peer, self._protocol.target)
-        if was_http and self._protocol.mode is not Mode.HTTP:
+        if was_http and self._protocol.mode is not ConnectionMode.HTTP:
             self._on_websocket_open()
         elif self._streams is not None:
             self._sim.feed.kick()  # a SUBSCRIBE may have made us want data

@@ -1,4 +1,4 @@
-"""The simulator's REST endpoints, sans-IO: (method, target, body, headers, time) -> HttpResponse.
+"""The simulator's REST endpoints, sans-IO: (method, target, body, headers, time) -> RestReply.
 
 Binance endpoints answer like the real ones (samples/rest, samples/errors): JSON bodies,
 `{"code":..,"msg":..}` errors with HTTP 400 (401 for key problems, 429/418 for rate
@@ -39,7 +39,7 @@ from dmabot.venues.binance.sim._limits import RequestWeight
 from dmabot.venues.binance.sim._symbols import SymbolSpec
 from dmabot.venues.binance.sim._venue import Venue
 
-__all__ = ["JSON_CONTENT_TYPE", "ORDER_PATH", "ApiError", "HttpResponse", "RestApi", "Route"]
+__all__ = ["JSON_CONTENT_TYPE", "ORDER_PATH", "ApiError", "RestReply", "RestApi", "Route"]
 
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 API_KEY_HEADER = "x-mbx-apikey"
@@ -50,7 +50,7 @@ Params = Mapping[str, str]
 
 
 @dataclass(frozen=True)
-class HttpResponse:
+class RestReply:
     status: int
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
@@ -125,15 +125,15 @@ class RestApi:
 
     def handle(
         self, method: str, target: str, body: bytes, now_ms: int, headers: Mapping[str, str] | None = None
-    ) -> HttpResponse:
+    ) -> RestReply:
         """Answer one request. `headers` maps lower-case names to values."""
         url = urlsplit(target)
         routes = self._routes.get(url.path)
         if routes is None:
-            return HttpResponse(404)
+            return RestReply(404)
         route = routes.get(method)
         if route is None:
-            return HttpResponse(405, headers=(("Allow", ", ".join(routes)),))
+            return RestReply(405, headers=(("Allow", ", ".join(routes)),))
         body_text = body.decode("utf-8", "replace")
         # a parameter sent in both places takes the query string's value
         params = dict(parse_qsl(body_text, keep_blank_values=True))
@@ -157,10 +157,10 @@ class RestApi:
                 reply_fault = self._reply_faults.popleft()
             result = self._run(route, params, now_ms)
         except ApiError as exc:
-            response = HttpResponse(exc.status, json_bytes(exc.body()), self._charge(route, weight, now_ms, exc))
+            response = RestReply(exc.status, json_bytes(exc.body()), self._charge(route, weight, now_ms, exc))
         else:
             charged = 0 if route.free_if_ok else weight
-            response = HttpResponse(200, json_bytes(result), self._charge(route, charged, now_ms))
+            response = RestReply(200, json_bytes(result), self._charge(route, charged, now_ms))
         if route.weight:  # a Binance endpoint, not one of the simulator's own
             self._journal.append((now_ms, method, url.path, response.status))
         # a reply fault hits whatever the matching engine answered, a rejection included
@@ -260,13 +260,13 @@ class RestApi:
         return {"action": fault.action.value, "connections": self._faults.apply_fault(fault)}
 
 
-def _faulty(response: HttpResponse, fault: Fault) -> HttpResponse:
+def _faulty(response: RestReply, fault: Fault) -> RestReply:
     if fault.action is FaultAction.DELAY_REPLY:
-        return HttpResponse(response.status, response.body, response.headers, delay_s=fault.seconds)
+        return RestReply(response.status, response.body, response.headers, delay_s=fault.seconds)
     if fault.action is FaultAction.LOSE_REPLY:
-        return HttpResponse(response.status, lose=True)
+        return RestReply(response.status, lose=True)
     # HTTP_5XX: the request was executed; the client learns nothing about it
-    return HttpResponse(fault.code, b"", (("Content-Type", "text/html"),))
+    return RestReply(fault.code, b"", (("Content-Type", "text/html"),))
 
 
 def _open_orders_weight(params: Params) -> int:
