@@ -15,12 +15,12 @@ from dmabot.venues.binance.sim._rest import JSON_CONTENT_TYPE, RestApi, RestRepl
 from dmabot.venues.binance.sim._streams import StreamSession, UnknownStream
 from dmabot.venues.binance.sim._symbols import SymbolSpec
 from dmabot.venues.binance.sim._venue import Venue
-from dmabot.venues.binance.sim._ws_api import PUBLIC_METHODS, Method, WsApiSession
+from dmabot.venues.binance.sim._ws_api import PUBLIC_METHODS, Method, WsApiClientSession
 from dmabot.venues.binance.sim._ws_trading import trading_methods
 
 WS_API_PATH = "/ws-api/v3"
 
-Session = StreamSession | WsApiSession
+Session = StreamSession | WsApiClientSession
 
 
 class OrderEntry(Enum):
@@ -75,7 +75,7 @@ class SimApp:
         """
         url = urlsplit(target)
         if url.path == WS_API_PATH:
-            return WsApiSession(self._ws_api_methods, self.weight, partial(self.order_arrived, OrderEntry.WS_API),
+            return WsApiClientSession(self._ws_api_methods, self.weight, partial(self.order_arrived, OrderEntry.WS_API),
                                 lose_reply=self.rest.lose_next_reply)
         if url.path == "/ws" or url.path.startswith("/ws/"):
             streams, combined = url.path[len("/ws/") :].split("/"), False

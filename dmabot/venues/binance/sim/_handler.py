@@ -10,7 +10,7 @@ from dmabot.io.reactor import TimerHandle
 from dmabot.io.transport import Transport, TransportError
 from dmabot.venues.binance.sim._protocol import MALFORMED_FRAME, ConnectionMode, SimProtocol
 from dmabot.venues.binance.sim._streams import StreamSession
-from dmabot.venues.binance.sim._ws_api import WsApiSession
+from dmabot.venues.binance.sim._ws_api import WsApiClientSession
 
 if TYPE_CHECKING:
     from dmabot.venues.binance.sim._simulator import Simulator
@@ -78,7 +78,7 @@ class ClientHandler:
 
     def connection_lost(self, exc: TransportError | None) -> None:
         self._sim.connections.discard(self)
-        if isinstance(self._protocol.session, WsApiSession):
+        if isinstance(self._protocol.session, WsApiClientSession):
             self._protocol.session.close()  # its user-data subscriptions end with it
             self._protocol.session.push = None
         for timer in (self._ping_timer, self._close_deadline, *self._delayed.values()):
@@ -164,7 +164,7 @@ class ClientHandler:
     @property
     def has_user_stream(self) -> bool:
         session = self._protocol.session
-        return isinstance(session, WsApiSession) and bool(session.subscriptions)
+        return isinstance(session, WsApiClientSession) and bool(session.subscriptions)
 
     def _on_websocket_open(self) -> None:
         self._schedule_ping()
@@ -172,7 +172,7 @@ class ClientHandler:
         if isinstance(session, StreamSession):
             self._streams = session
             self._sim.feed.kick()
-        elif isinstance(session, WsApiSession):
+        elif isinstance(session, WsApiClientSession):
             session.push = self._push_text
 
     def _push_text(self, text: str) -> None:

@@ -14,6 +14,7 @@ from dmabot.io.reactor import Reactor
 from dmabot.io.server import Server
 from dmabot.io.transport import format_hostport, server_tls_context
 from dmabot.venues.binance.protocol.signing import Credentials
+from dmabot.venues.binance.sim._account import DEFAULT_COMMISSION, parse_balances
 from dmabot.venues.binance.sim._app import SimApp
 from dmabot.venues.binance.sim._auth import Authenticator
 from dmabot.venues.binance.sim._faults import Fault, FaultAction
@@ -24,7 +25,7 @@ from dmabot.venues.binance.sim._market import BookTickerWalk
 from dmabot.venues.binance.sim._probe import Probe, ProbeConfig
 from dmabot.venues.binance.sim._protocol import ConnectionMode
 from dmabot.venues.binance.sim._symbols import symbol_spec
-from dmabot.venues.binance.sim._venue import DEFAULT_COMMISSION, Venue, parse_balances
+from dmabot.venues.binance.sim._venue import Venue
 
 log = logging.getLogger("dmabot.sim")
 

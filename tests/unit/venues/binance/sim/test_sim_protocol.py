@@ -19,7 +19,7 @@ from dmabot.venues.binance.sim._protocol import ConnectionMode, SimProtocol
 from dmabot.venues.binance.sim._rest import RestApi
 from dmabot.venues.binance.sim._streams import StreamSession
 from dmabot.venues.binance.sim._symbols import KNOWN_SYMBOLS, format_units, symbol_spec, to_units
-from dmabot.venues.binance.sim._ws_api import PUBLIC_METHODS, WsApiSession
+from dmabot.venues.binance.sim._ws_api import PUBLIC_METHODS, WsApiClientSession
 
 NOW_MS = 1795858200000
 SERVED = frozenset({"btcusdt@bookTicker", "ethusdt@bookTicker"})
@@ -222,7 +222,7 @@ def test_frames_follow_subscription_and_combined_property() -> None:
 
 
 def test_ws_api_reply_shapes() -> None:
-    session = WsApiSession(PUBLIC_METHODS, RequestWeight())
+    session = WsApiClientSession(PUBLIC_METHODS, RequestWeight())
     assert session.handle_text('{"id":"a","method":"ping"}', NOW_MS) == (
         '{"id":"a","status":200,"result":{},"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT",'
         '"interval":"MINUTE","intervalNum":1,"limit":6000,"count":1}]}'
@@ -332,7 +332,7 @@ def test_other_rest_requests_are_no_orders(method: str, target: str) -> None:
 def test_a_ws_api_order_arrives_when_its_json_names_order_place() -> None:
     app, arrivals = watched_app()
     session = app.open_session("/ws-api/v3")
-    assert isinstance(session, WsApiSession)
+    assert isinstance(session, WsApiClientSession)
     session.handle_text('{"id":1,"method":"ping"}', NOW_MS)
     session.handle_text('{"id":2,"method":"order.place"', NOW_MS)  # not JSON: no order
     assert arrivals == []
@@ -342,7 +342,7 @@ def test_a_ws_api_order_arrives_when_its_json_names_order_place() -> None:
 
 
 def test_a_ws_api_session_without_a_watcher_serves_orders_as_before() -> None:
-    session = WsApiSession(PUBLIC_METHODS, RequestWeight())
+    session = WsApiClientSession(PUBLIC_METHODS, RequestWeight())
     assert json.loads(session.handle_text('{"id":1,"method":"order.place","params":{}}', NOW_MS))["status"] == 400
 
 
