@@ -40,7 +40,7 @@ from dmabot.app.engine import Engine
 from dmabot.io.reactor import Reactor
 from dmabot.io.transport import client_tls_context, server_tls_context
 from dmabot.venues.binance.sim import SimConfig, Simulator
-from dmabot.venues.binance.sim._protocol import Mode
+from dmabot.venues.binance.sim._protocol import ConnectionMode
 
 ROUNDS = 4000
 WARMUP = 400
@@ -117,7 +117,7 @@ class EngineTickToOrder:
             self.order_transport = self.gateway.user_stream._connection.client.transport
         else:
             self.order_transport = self.gateway._rest_protocol.transport
-        mode = Mode.WS_API if transport == "ws_api" else Mode.HTTP
+        mode = ConnectionMode.WS_API if transport == "ws_api" else ConnectionMode.HTTP
         self.order_server = next(h.transport for h in self.sim.connections if h.mode is mode)
         self.kept = KeptSends()
         self._real_socket = self.order_transport._sock

@@ -27,7 +27,6 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Any, Protocol
@@ -45,7 +44,6 @@ TLS_RECORD_PLAINTEXT = 16384
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 DEFAULT_CONNECT_TIMEOUT_NS = 10_000_000_000
-ACCEPT_BATCH = 64
 
 
 class TransportError(Exception):
@@ -430,61 +428,6 @@ class Transport:
         self._sock.close()
         self._write_buffer.clear()
         self._reactor.call_soon(self._protocol.connection_lost, exc)
-
-
-class Server:
-    """A listening socket that wraps each accepted connection in a `Transport`.
-
-    `protocol_factory()` is called once per accepted connection. Binding resolves `host`
-    and may block: create servers at start-up.
-    """
-
-    def __init__(
-        self,
-        reactor: Reactor,
-        host: str,
-        port: int,
-        protocol_factory: Callable[[], TransportProtocol],
-        *,
-        tls: ssl.SSLContext | None = None,
-        handshake_timeout_ns: int = DEFAULT_CONNECT_TIMEOUT_NS,
-        backlog: int = 128,
-    ) -> None:
-        self._reactor = reactor
-        self._protocol_factory = protocol_factory
-        self._tls = tls
-        self._handshake_timeout_ns = handshake_timeout_ns
-        try:
-            self._sock = socket.create_server((host, port), family=_family_of(host), backlog=backlog)
-        except OSError as exc:
-            raise TransportError(f"cannot listen on {format_hostport(host, port)}: {exc.strerror}") from exc
-        self._sock.setblocking(False)
-        self.host = host
-        self.port: int = self._sock.getsockname()[1]
-        reactor.add_reader(self._sock, self._on_acceptable)
-
-    def _on_acceptable(self) -> None:
-        for _ in range(ACCEPT_BATCH):
-            try:
-                sock, addr = self._sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # e.g. EMFILE: keep listening, the next accept may work
-                log.warning("accept on %s failed: %s", format_hostport(self.host, self.port), exc.strerror)
-                return
-            sock.setblocking(False)
-            peer = format_hostport(addr[0], addr[1])
-            transport = Transport(self._reactor, sock, self._protocol_factory(), peer, self._tls)
-            transport._start_accepted(self._handshake_timeout_ns)
-
-    def close(self) -> None:
-        """Stop accepting; connections already accepted stay open."""
-        self._reactor.remove_reader(self._sock)
-        self._sock.close()
-
-
-def _family_of(host: str) -> int:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _connect_error(peer: str, err: int) -> ConnectError:

@@ -16,6 +16,7 @@ import pytest
 from dmabot.io.reactor import ManualClock, Reactor
 from dmabot.strategies.builtin import MeanReversion
 from dmabot.venues.binance.sim import main as sim_main
+from dmabot.venues.binance.sim._account import parse_balances
 from dmabot.venues.binance.sim._app import OrderEntry
 from dmabot.venues.binance.sim._market import BookTickerWalk
 from dmabot.venues.binance.sim._probe import (
@@ -29,7 +30,7 @@ from dmabot.venues.binance.sim._probe import (
     nearest_rank,
 )
 from dmabot.venues.binance.sim._symbols import symbol_spec, to_units
-from dmabot.venues.binance.sim._venue import Venue, parse_balances
+from dmabot.venues.binance.sim._venue import Venue
 from tests.helpers.processes import run_tick_to_trade
 
 BTC = symbol_spec("BTCUSDT")

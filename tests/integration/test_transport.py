@@ -10,13 +10,13 @@ import pytest
 import trustme
 
 from dmabot.io.reactor import Reactor
+from dmabot.io.server import Server
 from dmabot.io.transport import (
     HIGH_WATER,
     LOW_WATER,
     CertificateVerifyError,
     ConnectError,
     ConnectTimeout,
-    Server,
     TLSError,
     TransportError,
     client_tls_context,

@@ -16,7 +16,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from dmabot.app.metrics_http import MetricsHttpProtocol, MetricsServer, render_registry
+from dmabot.app.metrics_http import MetricsPage, MetricsServer, render_registry
+from dmabot.io.http import DEFAULT_MAX_HEAD_BYTES, HttpRefused, HttpRequestReader
 from dmabot.io.reactor import ManualClock, Reactor
 
 BODY = b"# HELP up Whether the engine is up.\n# TYPE up gauge\nup 1.0\n"
@@ -55,6 +56,27 @@ def parse_responses(raw: bytes, methods: list[str]) -> list[tuple[h11.Response, 
     return responses
 
 
+class Conversation:
+    """The page over an `HttpRequestReader`, sans-IO: every request bytes complete is answered."""
+
+    def __init__(self, render: Callable[[], bytes], max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES) -> None:
+        self.page = MetricsPage(render)
+        self.reader = HttpRequestReader(max_head_bytes)
+
+    @property
+    def must_close(self) -> bool:
+        return self.reader.must_close
+
+    def receive_data(self, data: bytes) -> bytes:
+        self.reader.receive_data(data)
+        out = b""
+        while (item := self.reader.next_request()) is not None:
+            if isinstance(item, HttpRefused):
+                return out + item.data
+            out += self.reader.respond(item, self.page(item))
+        return out
+
+
 def header(response: h11.Response, name: bytes) -> bytes | None:
     return dict(response.headers).get(name)
 
@@ -64,7 +86,7 @@ def header(response: h11.Response, name: bytes) -> bytes | None:
 
 @pytest.mark.parametrize("target", ["/", "/metrics", "/metrics?name[]=up"])
 def test_get_serves_the_rendered_page(target: str) -> None:
-    protocol = MetricsHttpProtocol(render)
+    protocol = Conversation(render)
     [(response, body)] = parse_responses(protocol.receive_data(request_bytes("GET", target)), ["GET"])
     assert response.status_code == 200
     assert body == BODY
@@ -74,7 +96,7 @@ def test_get_serves_the_rendered_page(target: str) -> None:
 
 
 def test_head_gets_the_headers_of_get_and_no_body() -> None:
-    protocol = MetricsHttpProtocol(render)
+    protocol = Conversation(render)
     raw = protocol.receive_data(request_bytes("HEAD", "/"))
     [(response, body)] = parse_responses(raw, ["HEAD"])
     assert response.status_code == 200
@@ -84,7 +106,7 @@ def test_head_gets_the_headers_of_get_and_no_body() -> None:
 
 
 def test_unknown_path_is_404() -> None:
-    protocol = MetricsHttpProtocol(render)
+    protocol = Conversation(render)
     [(response, body)] = parse_responses(protocol.receive_data(request_bytes("GET", "/nope")), ["GET"])
     assert response.status_code == 404
     assert body == b"404 Not Found\n"
@@ -92,7 +114,7 @@ def test_unknown_path_is_404() -> None:
 
 
 def test_other_method_is_405_with_allow_and_its_body_is_skipped() -> None:
-    protocol = MetricsHttpProtocol(render)
+    protocol = Conversation(render)
     post = request_bytes("POST", "/metrics", (("Content-Length", "5"),)) + b"hello"
     raw = protocol.receive_data(post + request_bytes("GET"))
     [(refused, _), (served, body)] = parse_responses(raw, ["POST", "GET"])
@@ -102,7 +124,7 @@ def test_other_method_is_405_with_allow_and_its_body_is_skipped() -> None:
 
 
 def test_garbage_gets_400_then_close() -> None:
-    protocol = MetricsHttpProtocol(render)
+    protocol = Conversation(render)
     [(response, _)] = parse_responses(protocol.receive_data(b"\x16\x03\x01 not http\r\n\r\n"), ["GET"])
     assert response.status_code == 400
     assert header(response, b"connection") == b"close"
@@ -111,7 +133,7 @@ def test_garbage_gets_400_then_close() -> None:
 
 
 def test_oversized_request_head_is_refused_without_buffering_it() -> None:
-    protocol = MetricsHttpProtocol(render, max_head_bytes=1024)
+    protocol = Conversation(render, max_head_bytes=1024)
     raw = protocol.receive_data(b"GET /metrics HTTP/1.1\r\nX-Filler: " + b"a" * 2048)
     [(response, _)] = parse_responses(raw, ["GET"])
     assert response.status_code == 431
@@ -119,7 +141,7 @@ def test_oversized_request_head_is_refused_without_buffering_it() -> None:
 
 
 def test_pipelined_requests_in_one_chunk_get_responses_in_order() -> None:
-    protocol = MetricsHttpProtocol(render)
+    protocol = Conversation(render)
     raw = protocol.receive_data(request_bytes("GET", "/") + request_bytes("GET", "/missing") + request_bytes("HEAD"))
     statuses = [(r.status_code, body) for r, body in parse_responses(raw, ["GET", "GET", "HEAD"])]
     assert statuses == [(200, BODY), (404, b"404 Not Found\n"), (200, b"")]
@@ -127,7 +149,7 @@ def test_pipelined_requests_in_one_chunk_get_responses_in_order() -> None:
 
 
 def test_connection_close_is_honoured() -> None:
-    protocol = MetricsHttpProtocol(render)
+    protocol = Conversation(render)
     raw = protocol.receive_data(request_bytes(headers=(("Connection", "close"),)) + request_bytes())
     [(response, body)] = parse_responses(raw, ["GET"])
     assert (response.status_code, body) == (200, BODY)
@@ -137,7 +159,7 @@ def test_connection_close_is_honoured() -> None:
 
 
 def test_request_split_byte_by_byte() -> None:
-    protocol = MetricsHttpProtocol(render)
+    protocol = Conversation(render)
     request = request_bytes()
     outputs = [protocol.receive_data(request[i : i + 1]) for i in range(len(request))]
     assert outputs[:-1] == [b""] * (len(request) - 1)
@@ -147,7 +169,7 @@ def test_request_split_byte_by_byte() -> None:
 
 @pytest.mark.parametrize("before_eof", [b"", b"GET /met", request_bytes()])
 def test_eof_means_close(before_eof: bytes) -> None:
-    protocol = MetricsHttpProtocol(render)
+    protocol = Conversation(render)
     protocol.receive_data(before_eof)
     protocol.receive_data(b"")
     assert protocol.must_close
@@ -157,7 +179,7 @@ def test_failing_render_is_500_and_the_connection_survives(caplog: pytest.LogCap
     def broken() -> bytes:
         raise RuntimeError("collector broke")
 
-    protocol = MetricsHttpProtocol(broken)
+    protocol = Conversation(broken)
     [(response, _)] = parse_responses(protocol.receive_data(request_bytes()), ["GET"])
     assert response.status_code == 500
     assert not protocol.must_close
@@ -379,7 +401,7 @@ def test_idle_connection_is_closed_after_the_timeout(
     accepted_at = reactor.now()
     run_until(reactor, silent.closed_by_server)
     assert reactor.now() - accepted_at >= timeout_ns
-    assert server.connection_count == 0
+    run_until(reactor, lambda: server.connection_count == 0)  # connection_lost comes a callback later
     assert registered_events(reactor) == [selectors.EVENT_READ]
 
 
@@ -395,3 +417,141 @@ def test_activity_postpones_the_idle_timeout(
     reactor.call_later(timeout_ns // 2, client.sock.sendall, b"GET /metr")
     run_until(reactor, client.closed_by_server)
     assert reactor.now() - accepted_at > timeout_ns
+
+
+# -- hostile clients: the reactor keeps its timers running ---------------------------------
+
+
+class Ticks:
+    """A timer re-armed for every loop iteration, as the engine's feed and housekeeping are;
+    it notes how many pages were rendered between two of its runs."""
+
+    def __init__(self, reactor: Reactor, rendered: Callable[[], int]) -> None:
+        self._reactor = reactor
+        self._rendered = rendered
+        self._last = rendered()
+        self.count = 0
+        self.most_renders_between = 0
+        self._timer = reactor.call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self.count += 1
+        self._note_renders()
+        self._timer = self._reactor.call_soon(self._tick)
+
+    def _note_renders(self) -> None:
+        now = self._rendered()
+        self.most_renders_between = max(self.most_renders_between, now - self._last)
+        self._last = now
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        self._note_renders()  # those since the last run count too
+
+
+class CountingPage:
+    """A render whose page says how many times it was rendered."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> bytes:
+        self.count += 1
+        return b"rendered %d\n" % self.count
+
+
+def read_all(reactor: Reactor, client: Client, methods: list[str]) -> list[tuple[h11.Response, bytes]]:
+    """Run the reactor until `client` holds one whole response per request, then parse them."""
+    raw = bytearray()
+
+    def complete() -> bool:
+        try:
+            raw.extend(client.sock.recv(1 << 20))
+        except BlockingIOError:
+            pass
+        return raw.count(b"HTTP/1.1 ") >= len(methods) and raw.endswith(b"\n")
+
+    run_until(reactor, complete)
+    return parse_responses(bytes(raw), methods)
+
+
+@pytest.mark.parametrize("sockets", [1, 5])
+def test_pipelined_burst_is_served_a_few_requests_per_callback_in_order(
+    reactor: Reactor, serve: Callable[..., MetricsServer], connect: Callable[..., Client], sockets: int,
+) -> None:
+    page = CountingPage()
+    server = serve(page)
+    clients = [connect(server.port) for _ in range(sockets)]
+    run_until(reactor, lambda: server.connection_count == sockets)
+    ticks = Ticks(reactor, lambda: page.count)
+    burst = request_bytes() * 1000  # 34 KB, one send
+    for client in clients:
+        client.sock.sendall(burst)
+    bodies = [[body for _, body in read_all(reactor, client, ["GET"] * 1000)] for client in clients]
+    ticks.stop()
+    assert page.count == 1000 * sockets
+    for served in bodies:  # each client's in the order it asked, numbered as rendered
+        numbers = [int(body.split()[1]) for body in served]
+        assert numbers == sorted(numbers)
+    # Before, one callback rendered every request of a read: the timer waited for all 1,000.
+    assert ticks.most_renders_between <= 16 * sockets
+    assert ticks.count >= 1000 * sockets // (16 * sockets)
+
+
+@pytest.mark.parametrize("reactor", ["manual clock"], indirect=True)
+def test_slowloris_is_closed_a_request_timeout_after_its_first_byte(
+    reactor: Reactor, serve: Callable[..., MetricsServer], connect: Callable[..., Client],
+) -> None:
+    idle_timeout_ns = 5 * 10**9  # each drip comes well within it
+    request_timeout_ns = 10 * 10**9  # the server's default
+    server = serve(render, max_connections=9, idle_timeout_ns=idle_timeout_ns)
+    loris = [connect(server.port) for _ in range(8)]
+    run_until(reactor, lambda: server.connection_count == 8)
+    started = reactor.now()
+    head = b"GET /metrics HTTP/1.1\r\nHost: test\r\nX-Slow: " + b"a" * 1000
+
+    def drip(i: int) -> None:
+        with contextlib.suppress(OSError):  # closed by the server: the drip ends
+            for client in loris:
+                client.sock.send(head[i : i + 1])
+            if i + 1 < len(head):
+                reactor.call_later(10**9, drip, i + 1)
+
+    drip(0)
+    reactor.call_later(idle_timeout_ns, lambda: None)
+    run_until(reactor, lambda: reactor.now() >= started + request_timeout_ns // 2)
+    normal = connect(server.port)  # the ninth slot, while the slow ones hold theirs
+    normal.request()
+    assert normal.read_response(reactor)[1] == BODY
+
+    run_until(reactor, lambda: all(client.closed_by_server() for client in loris))
+    assert reactor.now() - started <= request_timeout_ns + 10**9  # from the first byte, not the last
+    run_until(reactor, lambda: server.connection_count <= 1)  # the normal client may be gone idle
+    late = [connect(server.port) for _ in range(8)]  # the slots are free again
+    for client in late:
+        client.request()
+        assert client.read_response(reactor)[1] == BODY
+
+
+def test_oversized_request_head_over_a_socket_is_431_and_closed(
+    reactor: Reactor, serve: Callable[..., MetricsServer], connect: Callable[..., Client],
+) -> None:
+    server = serve(render, max_head_bytes=1024)
+    client = connect(server.port)
+    client.sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: test\r\nX-Filler: " + b"a" * 4096)
+    raw = bytearray()
+
+    def closed() -> bool:
+        try:
+            data = client.sock.recv(1 << 20)
+        except BlockingIOError:
+            return False
+        except ConnectionResetError:
+            return True
+        raw.extend(data)
+        return data == b""
+
+    run_until(reactor, closed)
+    [(response, _)] = parse_responses(bytes(raw), ["GET"])
+    assert response.status_code == 431
+    assert header(response, b"connection") == b"close"

@@ -22,10 +22,10 @@ In-process::
 """
 
 from dmabot.venues.binance.sim._cli import main
-from dmabot.venues.binance.sim._errors import ApiError
+from dmabot.venues.binance.sim._errors import VenueError
 from dmabot.venues.binance.sim._faults import Fault, FaultAction
 from dmabot.venues.binance.sim._limits import Limits
 from dmabot.venues.binance.sim._simulator import SimConfig, Simulator
 from dmabot.venues.binance.sim._venue import Venue
 
-__all__ = ["ApiError", "Fault", "FaultAction", "Limits", "SimConfig", "Simulator", "Venue", "main"]
+__all__ = ["VenueError", "Fault", "FaultAction", "Limits", "SimConfig", "Simulator", "Venue", "main"]

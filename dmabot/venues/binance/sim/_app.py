@@ -11,16 +11,16 @@ from urllib.parse import parse_qs, urlsplit
 from dmabot.venues.binance.sim._auth import Authenticator
 from dmabot.venues.binance.sim._faults import FaultSwitch
 from dmabot.venues.binance.sim._limits import DEFAULT_LIMITS, Limits, RequestWeight
-from dmabot.venues.binance.sim._rest import JSON_CONTENT_TYPE, HttpResponse, RestApi
+from dmabot.venues.binance.sim._rest import JSON_CONTENT_TYPE, RestApi, RestReply
 from dmabot.venues.binance.sim._streams import StreamSession, UnknownStream
 from dmabot.venues.binance.sim._symbols import SymbolSpec
 from dmabot.venues.binance.sim._venue import Venue
-from dmabot.venues.binance.sim._ws_api import PUBLIC_METHODS, Method, WsApiSession
+from dmabot.venues.binance.sim._ws_api import PUBLIC_METHODS, Method, WsApiClientSession
 from dmabot.venues.binance.sim._ws_trading import trading_methods
 
 WS_API_PATH = "/ws-api/v3"
 
-Session = StreamSession | WsApiSession
+Session = StreamSession | WsApiClientSession
 
 
 class OrderEntry(Enum):
@@ -33,7 +33,7 @@ class OrderEntry(Enum):
 class Rejected(Exception):
     """A WebSocket upgrade the simulator refuses; `response` says why, over HTTP."""
 
-    def __init__(self, response: HttpResponse) -> None:
+    def __init__(self, response: RestReply) -> None:
         super().__init__(response.status)
         self.response = response
 
@@ -75,16 +75,16 @@ class SimApp:
         """
         url = urlsplit(target)
         if url.path == WS_API_PATH:
-            return WsApiSession(self._ws_api_methods, self.weight, partial(self.order_arrived, OrderEntry.WS_API),
+            return WsApiClientSession(self._ws_api_methods, self.weight, partial(self.order_arrived, OrderEntry.WS_API),
                                 lose_reply=self.rest.lose_next_reply)
         if url.path == "/ws" or url.path.startswith("/ws/"):
             streams, combined = url.path[len("/ws/") :].split("/"), False
         elif url.path == "/stream":
             streams, combined = parse_qs(url.query).get("streams", [""])[0].split("/"), True
         else:
-            raise Rejected(HttpResponse(404))
+            raise Rejected(RestReply(404))
         try:
             return StreamSession(self.served_streams, [s for s in streams if s], combined)
         except UnknownStream as exc:
             body = json.dumps({"code": 2, "msg": f"Invalid request: {exc}"}).encode()
-            raise Rejected(HttpResponse(400, body, (("Content-Type", JSON_CONTENT_TYPE),))) from None
+            raise Rejected(RestReply(400, body, (("Content-Type", JSON_CONTENT_TYPE),))) from None

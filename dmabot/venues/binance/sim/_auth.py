@@ -4,11 +4,11 @@ The payloads are rebuilt as the engine's own `dmabot.venues.binance.protocol.sig
 (`ws_api_payload` for the WebSocket API), so the simulator accepts exactly what that module
 produces and rejects anything else with Binance's error:
 
-* REST (SPOT_API.md 4.2): the payload is the query string, as sent, followed directly by
-  the body, as sent, each without its ``signature=`` parameter.
-* WebSocket API (4.3): the params other than ``signature``, sorted, raw ``k=v&...``.
+* REST: the payload is the query string, as sent, followed directly by the body, as sent,
+  each without its ``signature=`` parameter.
+* WebSocket API: the params other than ``signature``, sorted, raw ``k=v&...``.
 
-The account's key is of one of two types (4.4): an HMAC secret, whose hex signature is
+(docs/binance.md, "Signing".) The account's key is of one of two types: an HMAC secret, whose hex signature is
 recomputed and compared (any case), or an Ed25519 public key, against which the base64
 signature (percent-decoded on REST, like any parameter) is verified; the simulator never
 holds the private key, as Binance does not.
@@ -24,27 +24,27 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from dmabot.venues.binance.protocol.signing import Credentials, ws_api_payload
-from dmabot.venues.binance.sim._errors import ApiError
+from dmabot.venues.binance.sim._errors import VenueError
 
 DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60_000
 AHEAD_LIMIT_MS = 1000
 
 
-def _bad_key_format() -> ApiError:
-    return ApiError(401, -2014, "API-key format invalid.")
+def _bad_key_format() -> VenueError:
+    return VenueError(401, -2014, "API-key format invalid.")
 
 
-def _rejected_key() -> ApiError:
-    return ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+def _rejected_key() -> VenueError:
+    return VenueError(401, -2015, "Invalid API-key, IP, or permissions for action.")
 
 
-def _bad_signature() -> ApiError:
-    return ApiError(400, -1022, "Signature for this request is not valid.")
+def _bad_signature() -> VenueError:
+    return VenueError(400, -1022, "Signature for this request is not valid.")
 
 
-def _mandatory(name: str) -> ApiError:
-    return ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+def _mandatory(name: str) -> VenueError:
+    return VenueError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
 
 
 class SignatureCheck(Protocol):
@@ -123,7 +123,7 @@ class Authenticator:
         return self._check
 
     def check_rest(self, api_key: str | None, query: str, body: str, params: Mapping[str, str], now_ms: int) -> None:
-        """Raise the `ApiError` Binance answers a bad signed REST request with."""
+        """Raise the `VenueError` Binance answers a bad signed REST request with."""
         check = self.check_key(api_key)
         if not params.get("signature"):
             raise _mandatory("signature")
@@ -153,7 +153,8 @@ class Authenticator:
 
 
 def check_timing(timestamp: str | None, recv_window: str | None, now_ms: int) -> None:
-    """SPOT_API.md 4.1: not 1000 ms or more ahead, not older than recvWindow (default 5000)."""
+    """A signed request's `timestamp` may be less than 1000 ms ahead of the server's clock and
+    no older than `recvWindow` (default 5000 ms); docs/binance.md, "Signing"."""
     if not timestamp or not timestamp.isdigit() or not timestamp.isascii():
         raise _mandatory("timestamp")
     ts = int(timestamp)
@@ -166,15 +167,15 @@ def check_timing(timestamp: str | None, recv_window: str | None, now_ms: int) ->
         if not window.is_finite() or window <= 0:
             raise _mandatory("recvWindow")
         if window > MAX_RECV_WINDOW_MS:
-            raise ApiError(400, -1131, f"recvWindow must be less than {MAX_RECV_WINDOW_MS}.")
+            raise VenueError(400, -1131, f"recvWindow must be less than {MAX_RECV_WINDOW_MS}.")
     if ts >= now_ms + AHEAD_LIMIT_MS:
-        raise ApiError(400, -1021, f"Timestamp for this request was {AHEAD_LIMIT_MS}ms ahead of the server's time.")
+        raise VenueError(400, -1021, f"Timestamp for this request was {AHEAD_LIMIT_MS}ms ahead of the server's time.")
     if now_ms - ts > window:
         raise outside_recv_window()
 
 
-def outside_recv_window() -> ApiError:
-    return ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+def outside_recv_window() -> VenueError:
+    return VenueError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
 
 
 def _without_signature(text: str) -> str:

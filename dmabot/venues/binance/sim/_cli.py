@@ -10,11 +10,11 @@ from fractions import Fraction
 
 from dmabot.io.reactor import Reactor
 from dmabot.io.transport import TransportError
+from dmabot.venues.binance.sim._account import parse_balances
 from dmabot.venues.binance.sim._limits import Limits
 from dmabot.venues.binance.sim._probe import ProbeConfig
 from dmabot.venues.binance.sim._simulator import SimConfig, Simulator
 from dmabot.venues.binance.sim._symbols import symbol_spec
-from dmabot.venues.binance.sim._venue import parse_balances
 
 log = logging.getLogger("dmabot.sim")
 

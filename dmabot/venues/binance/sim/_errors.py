@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-class ApiError(Exception):
+class VenueError(Exception):
     """A Binance-style error reply: HTTP `status` with body `{"code":code,"msg":msg}`.
 
     `retry_after_ms` (epoch ms) is set on 429/418: REST sends it as `Retry-After` seconds,

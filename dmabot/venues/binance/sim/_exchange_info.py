@@ -1,4 +1,4 @@
-"""`GET /api/v3/exchangeInfo` bodies, shaped like samples/rest/exchange_info_btcusdt_ethusdt.json."""
+"""`GET /api/v3/exchangeInfo` bodies, shaped like mainnet's (docs/binance.md, "Filters and rounding")."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from dmabot.io.reactor import TimerHandle
 from dmabot.io.transport import Transport, TransportError
-from dmabot.venues.binance.sim._protocol import MALFORMED_FRAME, Mode, SimProtocol
+from dmabot.venues.binance.sim._protocol import MALFORMED_FRAME, ConnectionMode, SimProtocol
 from dmabot.venues.binance.sim._streams import StreamSession
-from dmabot.venues.binance.sim._ws_api import WsApiSession
+from dmabot.venues.binance.sim._ws_api import WsApiClientSession
 
 if TYPE_CHECKING:
     from dmabot.venues.binance.sim._simulator import Simulator
@@ -38,7 +38,7 @@ class ClientHandler:
         self._delayed_count = 0
 
     @property
-    def mode(self) -> Mode:
+    def mode(self) -> ConnectionMode:
         return self._protocol.mode
 
     # -- transport callbacks -----------------------------------------------------------
@@ -47,7 +47,7 @@ class ClientHandler:
         self._sim.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
-        was_http = self._protocol.mode is Mode.HTTP
+        was_http = self._protocol.mode is ConnectionMode.HTTP
         try:
             self.write(self._protocol.receive_data(data, self._sim.now_ms()))
         except Exception:  # a bug here must cost one connection, not the whole simulator
@@ -57,7 +57,7 @@ class ClientHandler:
         if not self._logged_open and self._protocol.target is not None:
             self._logged_open = True
             log.info("conn open peer=%s path=%s", self.peer, self._protocol.target)
-        if was_http and self._protocol.mode is not Mode.HTTP:
+        if was_http and self._protocol.mode is not ConnectionMode.HTTP:
             self._on_websocket_open()
         elif self._streams is not None:
             self._sim.feed.kick()  # a SUBSCRIBE may have made us want data
@@ -78,7 +78,7 @@ class ClientHandler:
 
     def connection_lost(self, exc: TransportError | None) -> None:
         self._sim.connections.discard(self)
-        if isinstance(self._protocol.session, WsApiSession):
+        if isinstance(self._protocol.session, WsApiClientSession):
             self._protocol.session.close()  # its user-data subscriptions end with it
             self._protocol.session.push = None
         for timer in (self._ping_timer, self._close_deadline, *self._delayed.values()):
@@ -164,7 +164,7 @@ class ClientHandler:
     @property
     def has_user_stream(self) -> bool:
         session = self._protocol.session
-        return isinstance(session, WsApiSession) and bool(session.subscriptions)
+        return isinstance(session, WsApiClientSession) and bool(session.subscriptions)
 
     def _on_websocket_open(self) -> None:
         self._schedule_ping()
@@ -172,7 +172,7 @@ class ClientHandler:
         if isinstance(session, StreamSession):
             self._streams = session
             self._sim.feed.kick()
-        elif isinstance(session, WsApiSession):
+        elif isinstance(session, WsApiClientSession):
             session.push = self._push_text
 
     def _push_text(self, text: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dmabot.venues.binance.sim._errors import ApiError
+from dmabot.venues.binance.sim._errors import VenueError
 
 MINUTE_MS = 60_000
 TEN_SECONDS_MS = 10_000
@@ -36,7 +36,7 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
-# As served by mainnet exchangeInfo in 2026 (samples/rest/exchange_info_btcusdt_ethusdt.json).
+# As mainnet's exchangeInfo served them in 2026 (docs/binance.md, "Rate limits").
 RATE_LIMITS = tuple(DEFAULT_LIMITS.as_rate_limits())
 
 
@@ -91,7 +91,7 @@ class RequestWeight:
         return self._weight.add(weight, now_ms)
 
     def admit(self, weight: int, now_ms: int) -> None:
-        """Raise the 418 or 429 `ApiError` if a request of `weight` may not run now."""
+        """Raise the 418 or 429 `VenueError` if a request of `weight` may not run now."""
         if now_ms < self.banned_until_ms:
             raise self._banned()
         if self._weight.count(now_ms) + weight <= self.limits.request_weight:
@@ -101,7 +101,7 @@ class RequestWeight:
         if self._violations > BAN_AFTER_429S:
             self.ban(now_ms, BAN_MS << min(self._bans, 11))
             raise self._banned()
-        raise ApiError(
+        raise VenueError(
             429,
             -1003,
             f"Too much request weight used; current limit is {self.limits.request_weight} request weight per 1 MINUTE."
@@ -114,9 +114,9 @@ class RequestWeight:
         self._violations = 0
         self.banned_until_ms = now_ms + length_ms
 
-    def _banned(self) -> ApiError:
+    def _banned(self) -> VenueError:
         until = self.banned_until_ms
-        return ApiError(
+        return VenueError(
             418,
             -1003,
             f"Way too much request weight used; IP banned until {until}."
@@ -131,7 +131,7 @@ class RequestWeight:
             (self._orders_1d, self.limits.orders_1d, "1 DAY"),
         ):
             if window.count(now_ms) >= limit:
-                raise ApiError(
+                raise VenueError(
                     429,
                     -1015,
                     f"Too many new orders; current limit is {limit} orders per {text}.",

@@ -1,18 +1,17 @@
-"""One simulator connection on the wire, sans-IO: HTTP/1.1 (h11) until a WebSocket upgrade,
-then WebSocket frames (wsproto). Bytes and timestamps in, bytes to send out.
+"""One simulator connection on the wire, sans-IO: HTTP/1.1 (`dmabot.io.http`, over h11)
+until a WebSocket upgrade, then WebSocket frames (wsproto). Bytes and timestamps in, bytes to
+send out.
 
-h11 parses the upgrade request; wsproto's `initiate_upgrade_connection` takes it over from
-there, so REST and WebSocket share one port as on a real gateway. Protocol errors of
-either library become a reply (HTTP 400, or a WebSocket close with wsproto's code)
-followed by `closing = True`; they never escape as exceptions.
+The HTTP reader hands over the upgrade request whole; wsproto's `initiate_upgrade_connection`
+takes it over from there, so REST and WebSocket share one port as on a real gateway. Protocol
+errors of either library become a reply (an HTTP 4xx, or a WebSocket close with wsproto's
+code) followed by `closing = True`; they never escape as exceptions.
 """
 
 from __future__ import annotations
 
 from enum import Enum, auto
-from http import HTTPStatus
 
-import h11
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
@@ -26,8 +25,9 @@ from wsproto.events import (
 )
 from wsproto.utilities import RemoteProtocolError as WsHandshakeError
 
+from dmabot.io.http import HttpRefused, HttpRequest, HttpRequestReader, HttpResponse
 from dmabot.venues.binance.sim._app import OrderEntry, Rejected, Session, SimApp
-from dmabot.venues.binance.sim._rest import ORDER_PATH, HttpResponse
+from dmabot.venues.binance.sim._rest import ORDER_PATH, RestReply
 from dmabot.venues.binance.sim._streams import StreamSession
 
 MAX_REQUEST_BODY = 64 * 1024
@@ -35,7 +35,9 @@ MAX_REQUEST_BODY = 64 * 1024
 MALFORMED_FRAME = b"\x83\x00"
 
 
-class Mode(Enum):
+class ConnectionMode(Enum):
+    """What a simulator connection speaks now."""
+
     HTTP = auto()
     STREAM = auto()  # WebSocket market-data streams
     WS_API = auto()  # WebSocket API requests
@@ -44,13 +46,11 @@ class Mode(Enum):
 class SimProtocol:
     def __init__(self, app: SimApp) -> None:
         self._app = app
-        self._http = h11.Connection(h11.SERVER)
+        self._http = HttpRequestReader(max_body_bytes=MAX_REQUEST_BODY)
         self._ws: WSConnection | None = None
-        self._request: h11.Request | None = None
-        self._body = bytearray()
         self._text_parts: list[str] = []
         self._last_ping = b""
-        self.mode = Mode.HTTP
+        self.mode = ConnectionMode.HTTP
         self.session: Session | None = None
         self.target: str | None = None  # of the first request, for logs
         self.requests = 0
@@ -71,33 +71,20 @@ class SimProtocol:
     def _http_events(self, now_ms: int) -> bytes:
         out = bytearray()
         while self._ws is None and not self.closing:
-            try:
-                event = self._http.next_event()
-            except h11.RemoteProtocolError as exc:
-                out += self._http_error(exc)
+            item = self._http.next_request()
+            if item is None:
                 break
-            if event is h11.NEED_DATA or event is h11.PAUSED:
+            if isinstance(item, HttpRefused):
+                out += item.data
+                self.closing = True
                 break
-            if isinstance(event, h11.Request):
-                self._on_request(event)
-            elif isinstance(event, h11.Data):
-                self._body += event.data
-                if len(self._body) > MAX_REQUEST_BODY:
-                    out += self._respond(HttpResponse(413), close=True)
-            elif isinstance(event, h11.EndOfMessage):
-                out += self._on_request_end(now_ms)
+            self.requests += 1
+            if self.target is None:
+                self.target = item.target.decode("ascii", "replace")
+            out += self._on_request(item, now_ms)
         return bytes(out)
 
-    def _on_request(self, request: h11.Request) -> None:
-        self._request = request
-        self._body.clear()
-        self.requests += 1
-        if self.target is None:
-            self.target = request.target.decode("ascii", "replace")
-
-    def _on_request_end(self, now_ms: int) -> bytes:
-        request = self._request
-        assert request is not None
+    def _on_request(self, request: HttpRequest, now_ms: int) -> bytes:
         target = request.target.decode("ascii", "replace")
         if request.method == b"POST" and target.partition("?")[0] == ORDER_PATH:
             self._app.order_arrived(OrderEntry.REST)
@@ -105,55 +92,40 @@ class SimProtocol:
             return self._upgrade(request, target, now_ms)
         method = request.method.decode("ascii", "replace")
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers}
-        response = self._app.rest.handle(method, target, bytes(self._body), now_ms, headers)
-        if response.lose:
+        reply = self._app.rest.handle(method, target, request.body, now_ms, headers)
+        if reply.lose:
             self.closing = True  # the request was executed; its reply is lost with the connection
             return b""
-        if response.delay_s > 0:
-            self.delayed.append((response.delay_s, self._respond(response)))
+        if reply.delay_s > 0:
+            self.delayed.append((reply.delay_s, self._respond(request, reply)))
             return b""
-        return self._respond(response)
+        return self._respond(request, reply)
 
-    def _respond(self, response: HttpResponse, *, close: bool = False) -> bytes:
-        headers = [*response.headers, ("Content-Length", str(len(response.body)))]
-        if close:
-            headers.append(("Connection", "close"))
-        reason = HTTPStatus(response.status).phrase
-        out = self._http.send(h11.Response(status_code=response.status, headers=headers, reason=reason))
-        if response.body:
-            out += self._http.send(h11.Data(data=response.body))
-        out += self._http.send(h11.EndOfMessage())
-        if self._http.our_state is h11.MUST_CLOSE:
+    def _respond(self, request: HttpRequest, reply: RestReply, *, close: bool = False) -> bytes:
+        headers = tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers)
+        out = self._http.respond(request, HttpResponse(reply.status, reply.body, headers), close=close)
+        if self._http.must_close:
             self.closing = True
-        else:
-            self._http.start_next_cycle()
         return out
 
-    def _http_error(self, exc: h11.RemoteProtocolError) -> bytes:
-        self.closing = True
-        if self._http.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-            return b""  # a response is already under way; all we can do is close
-        body = f"{exc}\n".encode()
-        return self._respond(HttpResponse(exc.error_status_hint, body, (("Content-Type", "text/plain"),)), close=True)
-
     # -- WebSocket -----------------------------------------------------------------------
-    def _upgrade(self, request: h11.Request, target: str, now_ms: int) -> bytes:
+    def _upgrade(self, request: HttpRequest, target: str, now_ms: int) -> bytes:
         try:
             session = self._app.open_session(target)
         except Rejected as rejected:
-            return self._respond(rejected.response, close=True)
+            return self._respond(request, rejected.response, close=True)
         ws = WSConnection(ConnectionType.SERVER)
         try:
             ws.initiate_upgrade_connection(list(request.headers), request.target)
         except WsHandshakeError as exc:
-            return self._respond(HttpResponse(400, f"{exc}\n".encode()), close=True)
+            return self._respond(request, RestReply(400, f"{exc}\n".encode()), close=True)
         for _ in ws.events():  # the handshake's Request event: already routed above
             pass
         out = ws.send(AcceptConnection())
         self._ws = ws
         self.session = session
-        self.mode = Mode.STREAM if isinstance(session, StreamSession) else Mode.WS_API
-        trailing, _ = self._http.trailing_data  # frames the client sent right behind the request
+        self.mode = ConnectionMode.STREAM if isinstance(session, StreamSession) else ConnectionMode.WS_API
+        trailing = self._http.trailing_data  # frames the client sent right behind the request
         if trailing:
             ws.receive_data(trailing)
             out += self._ws_events(now_ms)
@@ -213,5 +185,5 @@ class SimProtocol:
         return self._ws.send(event)
 
 
-def _wants_websocket(request: h11.Request) -> bool:
+def _wants_websocket(request: HttpRequest) -> bool:
     return any(name == b"upgrade" and value.lower() == b"websocket" for name, value in request.headers)

@@ -1,7 +1,7 @@
-"""The simulator's REST endpoints, sans-IO: (method, target, body, headers, time) -> HttpResponse.
+"""The simulator's REST endpoints, sans-IO: (method, target, body, headers, time) -> RestReply.
 
-Binance endpoints answer like the real ones (samples/rest, samples/errors): JSON bodies,
-`{"code":..,"msg":..}` errors with HTTP 400 (401 for key problems, 429/418 for rate
+Binance endpoints answer like the real ones (docs/binance.md, "REST order entry", "Error
+codes"): JSON bodies, `{"code":..,"msg":..}` errors with HTTP 400 (401 for key problems, 429/418 for rate
 limits, with `Retry-After` in seconds), `X-MBX-USED-WEIGHT-1M` on every reply and
 `X-MBX-ORDER-COUNT-10S`/`-1D` on every reply of `POST /api/v3/order`. Paths that do not
 exist give 404 with an empty body, a known path with the wrong method 405.
@@ -32,14 +32,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from dmabot.venues.binance.sim._auth import Authenticator, outside_recv_window
-from dmabot.venues.binance.sim._errors import ApiError
+from dmabot.venues.binance.sim._errors import VenueError
 from dmabot.venues.binance.sim._exchange_info import exchange_info
 from dmabot.venues.binance.sim._faults import Fault, FaultAction, FaultError, FaultSwitch, parse_fault
 from dmabot.venues.binance.sim._limits import RequestWeight
 from dmabot.venues.binance.sim._symbols import SymbolSpec
 from dmabot.venues.binance.sim._venue import Venue
 
-__all__ = ["JSON_CONTENT_TYPE", "ORDER_PATH", "ApiError", "HttpResponse", "RestApi", "Route"]
+__all__ = ["JSON_CONTENT_TYPE", "ORDER_PATH", "VenueError", "RestReply", "RestApi", "Route"]
 
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 API_KEY_HEADER = "x-mbx-apikey"
@@ -50,7 +50,7 @@ Params = Mapping[str, str]
 
 
 @dataclass(frozen=True)
-class HttpResponse:
+class RestReply:
     status: int
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
@@ -125,15 +125,15 @@ class RestApi:
 
     def handle(
         self, method: str, target: str, body: bytes, now_ms: int, headers: Mapping[str, str] | None = None
-    ) -> HttpResponse:
+    ) -> RestReply:
         """Answer one request. `headers` maps lower-case names to values."""
         url = urlsplit(target)
         routes = self._routes.get(url.path)
         if routes is None:
-            return HttpResponse(404)
+            return RestReply(404)
         route = routes.get(method)
         if route is None:
-            return HttpResponse(405, headers=(("Allow", ", ".join(routes)),))
+            return RestReply(405, headers=(("Allow", ", ".join(routes)),))
         body_text = body.decode("utf-8", "replace")
         # a parameter sent in both places takes the query string's value
         params = dict(parse_qsl(body_text, keep_blank_values=True))
@@ -156,11 +156,11 @@ class RestApi:
             if route.trading and self._reply_faults:
                 reply_fault = self._reply_faults.popleft()
             result = self._run(route, params, now_ms)
-        except ApiError as exc:
-            response = HttpResponse(exc.status, json_bytes(exc.body()), self._charge(route, weight, now_ms, exc))
+        except VenueError as exc:
+            response = RestReply(exc.status, json_bytes(exc.body()), self._charge(route, weight, now_ms, exc))
         else:
             charged = 0 if route.free_if_ok else weight
-            response = HttpResponse(200, json_bytes(result), self._charge(route, charged, now_ms))
+            response = RestReply(200, json_bytes(result), self._charge(route, charged, now_ms))
         if route.weight:  # a Binance endpoint, not one of the simulator's own
             self._journal.append((now_ms, method, url.path, response.status))
         # a reply fault hits whatever the matching engine answered, a rejection included
@@ -173,12 +173,12 @@ class RestApi:
         self._weight.add_order(now_ms)
         try:
             return route.handler(params, now_ms)
-        except ApiError:
+        except VenueError:
             self._weight.add_order(now_ms, -1)
             raise
 
     def _charge(
-        self, route: Route, weight: int, now_ms: int, error: ApiError | None = None
+        self, route: Route, weight: int, now_ms: int, error: VenueError | None = None
     ) -> tuple[tuple[str, str], ...]:
         """Count `weight` (not for a 429 -1003 or 418: they did not run) and build the headers."""
         out = [("Content-Type", JSON_CONTENT_TYPE)]
@@ -193,13 +193,13 @@ class RestApi:
             out.append(("Retry-After", str(max(0, -(-(error.retry_after_ms - now_ms) // 1000)))))
         return tuple(out)
 
-    def _forced_429(self, now_ms: int) -> ApiError:
+    def _forced_429(self, now_ms: int) -> VenueError:
         limit = self._weight.limits.request_weight
         if self._retry_after_429_s is None:
             retry_after_ms = (now_ms // 60_000 + 1) * 60_000
         else:
             retry_after_ms = now_ms + round(self._retry_after_429_s * 1000)
-        return ApiError(
+        return VenueError(
             429,
             -1003,
             f"Too much request weight used; current limit is {limit} request weight per 1 MINUTE."
@@ -233,7 +233,7 @@ class RestApi:
     # -- handlers ------------------------------------------------------------------------
     def _exchange_info(self, params: Params, now_ms: int) -> dict[str, Any]:
         if "symbol" in params and "symbols" in params:
-            raise ApiError(400, -1128, "Combination of optional parameters invalid.")
+            raise VenueError(400, -1128, "Combination of optional parameters invalid.")
         if "symbol" in params:
             names = [params["symbol"]]
         elif "symbols" in params:
@@ -241,7 +241,7 @@ class RestApi:
         else:
             names = list(self._specs)
         if not all(name in self._specs for name in names):
-            raise ApiError(400, -1121, "Invalid symbol.")
+            raise VenueError(400, -1121, "Invalid symbol.")
         return exchange_info((self._specs[name] for name in names), now_ms, self._weight.limits.as_rate_limits())
 
     def _requests(self, params: Params, now_ms: int) -> dict[str, Any]:
@@ -256,17 +256,17 @@ class RestApi:
         try:
             fault = parse_fault(params)
         except FaultError as exc:
-            raise ApiError(400, -1102, str(exc)) from None
+            raise VenueError(400, -1102, str(exc)) from None
         return {"action": fault.action.value, "connections": self._faults.apply_fault(fault)}
 
 
-def _faulty(response: HttpResponse, fault: Fault) -> HttpResponse:
+def _faulty(response: RestReply, fault: Fault) -> RestReply:
     if fault.action is FaultAction.DELAY_REPLY:
-        return HttpResponse(response.status, response.body, response.headers, delay_s=fault.seconds)
+        return RestReply(response.status, response.body, response.headers, delay_s=fault.seconds)
     if fault.action is FaultAction.LOSE_REPLY:
-        return HttpResponse(response.status, lose=True)
+        return RestReply(response.status, lose=True)
     # HTTP_5XX: the request was executed; the client learns nothing about it
-    return HttpResponse(fault.code, b"", (("Content-Type", "text/html"),))
+    return RestReply(fault.code, b"", (("Content-Type", "text/html"),))
 
 
 def _open_orders_weight(params: Params) -> int:
@@ -284,5 +284,5 @@ def _symbol_list(text: str) -> list[str]:
     except ValueError:
         names = None
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise ApiError(400, -1102, "Mandatory parameter 'symbols' was not sent, was empty/null, or malformed.")
+        raise VenueError(400, -1102, "Mandatory parameter 'symbols' was not sent, was empty/null, or malformed.")
     return names

@@ -11,8 +11,10 @@ from fractions import Fraction
 from pathlib import Path
 
 from dmabot.io.reactor import Reactor
-from dmabot.io.transport import Server, format_hostport, server_tls_context
+from dmabot.io.server import Server
+from dmabot.io.transport import format_hostport, server_tls_context
 from dmabot.venues.binance.protocol.signing import Credentials
+from dmabot.venues.binance.sim._account import DEFAULT_COMMISSION, parse_balances
 from dmabot.venues.binance.sim._app import SimApp
 from dmabot.venues.binance.sim._auth import Authenticator
 from dmabot.venues.binance.sim._faults import Fault, FaultAction
@@ -21,9 +23,9 @@ from dmabot.venues.binance.sim._handler import ClientHandler
 from dmabot.venues.binance.sim._limits import DEFAULT_LIMITS, Limits
 from dmabot.venues.binance.sim._market import BookTickerWalk
 from dmabot.venues.binance.sim._probe import Probe, ProbeConfig
-from dmabot.venues.binance.sim._protocol import Mode
+from dmabot.venues.binance.sim._protocol import ConnectionMode
 from dmabot.venues.binance.sim._symbols import symbol_spec
-from dmabot.venues.binance.sim._venue import DEFAULT_COMMISSION, Venue, parse_balances
+from dmabot.venues.binance.sim._venue import Venue
 
 log = logging.getLogger("dmabot.sim")
 
@@ -193,7 +195,7 @@ class Simulator:
 
     def stall(self, seconds: float) -> int:
         self.feed.stall(seconds)
-        return sum(1 for c in self.connections if c.mode is Mode.STREAM)
+        return sum(1 for c in self.connections if c.mode is ConnectionMode.STREAM)
 
     def send_malformed_frame(self) -> int:
         return self._each_websocket(ClientHandler.send_malformed_frame)
@@ -212,7 +214,7 @@ class Simulator:
         return self._each_websocket(lambda c: c.close(code, reason))
 
     def _each_websocket(self, action: Callable[[ClientHandler], None]) -> int:
-        targets = [c for c in self.connections if c.mode is not Mode.HTTP]
+        targets = [c for c in self.connections if c.mode is not ConnectionMode.HTTP]
         for connection in targets:
             action(connection)
         return len(targets)

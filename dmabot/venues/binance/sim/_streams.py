@@ -2,7 +2,7 @@
 
 A session knows which streams its connection wants and whether frames are wrapped
 (`/stream`, or `SET_PROPERTY ["combined", true]`), and answers the JSON control messages
-of SPOT_API.md §2.3 with the documented codes (0 unknown property, 1 bad value type,
+of docs/binance.md, "Market data streams", with Binance's codes (0 unknown property, 1 bad value type,
 2 invalid request, 3 invalid JSON). Subscribing to a stream the simulator does not serve
 is refused with code 2, where the real server would accept it and stay silent: a typo in a
 test should fail loudly.
@@ -60,7 +60,7 @@ class StreamSession:
     def handle_text(self, text: str, now_ms: int) -> str:
         """Answer one control message; returns the reply frame.
 
-        `now_ms` is unused: it keeps the signature of `WsApiSession.handle_text`.
+        `now_ms` is unused: it keeps the signature of `WsApiClientSession.handle_text`.
         """
         try:
             request = json.loads(text)

@@ -61,7 +61,7 @@ def _spec(
     )
 
 
-# Rules as in samples/rest/exchange_info_btcusdt_ethusdt.json (real mainnet values).
+# Rules as mainnet's exchangeInfo gives them (docs/binance.md, "Filters and rounding").
 KNOWN_SYMBOLS = {
     "BTCUSDT": _spec("BTCUSDT", "BTC", "USDT", "0.01", "0.00001", "83.76572430", "91250.00", "1.5"),
     "ETHUSDT": _spec("ETHUSDT", "ETH", "USDT", "0.01", "0.0001", "1701.08445", "3150.00", "10"),

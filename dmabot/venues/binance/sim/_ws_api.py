@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dmabot.venues.binance.sim._errors import ApiError  # the same {"code","msg"} error as REST
+from dmabot.venues.binance.sim._errors import VenueError  # the same {"code","msg"} error as REST
 from dmabot.venues.binance.sim._limits import RequestWeight
 
 
@@ -27,7 +27,7 @@ class RequestContext:
     """What a method handler may use besides its params: the time and its session."""
 
     now_ms: int
-    session: WsApiSession
+    session: WsApiClientSession
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ PUBLIC_METHODS: Mapping[str, Method] = {
 }
 
 
-class WsApiSession:
+class WsApiClientSession:
     """One `/ws-api/v3` connection's state: its methods, and its user-data subscriptions.
 
     `push` is set by the I/O side to send a text frame outside a reply (subscription
@@ -88,17 +88,17 @@ class WsApiSession:
                 self._on_order_place()
             method = self._methods.get(name)
             if method is None:
-                raise ApiError(400, -1020, f"Unsupported operation: unknown method '{name}'.")
+                raise VenueError(400, -1020, f"Unsupported operation: unknown method '{name}'.")
             self._weight.admit(method.weight, now_ms)
             try:
                 result = method.handler(params, RequestContext(now_ms, self))
-            except ApiError:
+            except VenueError:
                 self._weight.add(method.weight, now_ms)
                 raise
             self._weight.add(0 if method.free_if_ok else method.weight, now_ms)
             if method.free_if_ok and self._lose_reply is not None and self._lose_reply():
                 return None     # executed; the reply goes down with the connection
-        except ApiError as exc:
+        except VenueError as exc:
             error: dict[str, Any] = {"code": exc.code, "msg": exc.msg}
             if exc.retry_after_ms is not None:
                 error["data"] = {"serverTime": now_ms, "retryAfter": exc.retry_after_ms}
@@ -113,9 +113,9 @@ def _parse_object(text: str) -> dict[str, Any]:
     try:
         request = json.loads(text)
     except ValueError as exc:
-        raise ApiError(400, -1102, f"Malformed request: {exc}.") from None
+        raise VenueError(400, -1102, f"Malformed request: {exc}.") from None
     if not isinstance(request, dict):
-        raise ApiError(400, -1102, "Malformed request: expected a JSON object.")
+        raise VenueError(400, -1102, "Malformed request: expected a JSON object.")
     return request
 
 
@@ -123,7 +123,7 @@ def _method_and_params(request: dict[str, Any]) -> tuple[str, Mapping[str, Any]]
     name = request.get("method")
     params = request.get("params", {})
     if not isinstance(name, str):
-        raise ApiError(400, -1102, "Mandatory parameter 'method' was not sent, was empty/null, or malformed.")
+        raise VenueError(400, -1102, "Mandatory parameter 'method' was not sent, was empty/null, or malformed.")
     if not isinstance(params, dict):
-        raise ApiError(400, -1102, "Mandatory parameter 'params' was not sent, was empty/null, or malformed.")
+        raise VenueError(400, -1102, "Mandatory parameter 'params' was not sent, was empty/null, or malformed.")
     return name, params

@@ -2,7 +2,8 @@
 
     userDataStream.subscribe.signature   signed (apiKey, timestamp[, recvWindow], signature);
                                          -> {"subscriptionId":N}, then every account event as
-                                         {"subscriptionId":N,"event":{..}} (samples/user_data)
+                                         {"subscriptionId":N,"event":{..}} (docs/binance.md,
+                                         "User data stream")
     userDataStream.unsubscribe           optional subscriptionId; none ends them all; each
                                          ended subscription sends eventStreamTerminated
     session.subscriptions                -> [{"subscriptionId":N}, ..]
@@ -20,9 +21,10 @@ from decimal import Decimal
 from typing import Any
 
 from dmabot.venues.binance.sim._auth import Authenticator
-from dmabot.venues.binance.sim._errors import ApiError
+from dmabot.venues.binance.sim._errors import VenueError
 from dmabot.venues.binance.sim._limits import RequestWeight
-from dmabot.venues.binance.sim._venue import Event, Venue
+from dmabot.venues.binance.sim._orders import Event
+from dmabot.venues.binance.sim._venue import Venue
 from dmabot.venues.binance.sim._ws_api import ORDER_PLACE, Method, RequestContext
 
 _SIGNING_PARAMS = frozenset({"apiKey", "signature", "timestamp", "recvWindow"})
@@ -33,7 +35,7 @@ def trading_methods(venue: Venue, auth: Authenticator, weight: RequestWeight) ->
         auth.check_ws(params, ctx.now_ms)
         session = ctx.session
         if session.subscriptions:
-            raise ApiError(400, -2035, "User Data Stream subscription already active.")
+            raise VenueError(400, -2035, "User Data Stream subscription already active.")
         subscription_id = session.next_subscription_id
         session.next_subscription_id += 1
 
@@ -56,7 +58,7 @@ def trading_methods(venue: Venue, auth: Authenticator, weight: RequestWeight) ->
         elif isinstance(wanted, int) and not isinstance(wanted, bool) and wanted in session.subscriptions:
             ids = [wanted]
         else:
-            raise ApiError(400, -2036, "User Data Stream subscription not active.")
+            raise VenueError(400, -2036, "User Data Stream subscription not active.")
         for subscription_id in ids:
             session.subscriptions.pop(subscription_id)()
             session.send({"subscriptionId": subscription_id, "event": {"e": "eventStreamTerminated", "E": ctx.now_ms}})
@@ -74,7 +76,7 @@ def trading_methods(venue: Venue, auth: Authenticator, weight: RequestWeight) ->
             weight.add_order(ctx.now_ms)  # before it runs: its own fills give the count back
             try:
                 return call({k: _text(v) for k, v in params.items() if k not in _SIGNING_PARAMS}, ctx.now_ms)
-            except ApiError:
+            except VenueError:
                 weight.add_order(ctx.now_ms, -1)
                 raise
 

@@ -15,11 +15,11 @@ from dmabot.venues.binance.sim._app import OrderEntry, SimApp
 from dmabot.venues.binance.sim._faults import Fault, FaultAction, FaultError, parse_fault
 from dmabot.venues.binance.sim._limits import RequestWeight
 from dmabot.venues.binance.sim._market import BookTickerWalk
-from dmabot.venues.binance.sim._protocol import Mode, SimProtocol
+from dmabot.venues.binance.sim._protocol import ConnectionMode, SimProtocol
 from dmabot.venues.binance.sim._rest import RestApi
 from dmabot.venues.binance.sim._streams import StreamSession
 from dmabot.venues.binance.sim._symbols import KNOWN_SYMBOLS, format_units, symbol_spec, to_units
-from dmabot.venues.binance.sim._ws_api import PUBLIC_METHODS, WsApiSession
+from dmabot.venues.binance.sim._ws_api import PUBLIC_METHODS, WsApiClientSession
 
 NOW_MS = 1795858200000
 SERVED = frozenset({"btcusdt@bookTicker", "ethusdt@bookTicker"})
@@ -66,7 +66,7 @@ def test_rest_request_gets_its_response() -> None:
     protocol = new_protocol()
     status, body = rest_call(protocol, "/api/v3/time")
     assert (status, json.loads(body)) == (200, {"serverTime": NOW_MS})
-    assert protocol.mode is Mode.HTTP and not protocol.closing and protocol.target == "/api/v3/time"
+    assert protocol.mode is ConnectionMode.HTTP and not protocol.closing and protocol.target == "/api/v3/time"
 
 
 def test_pipelined_requests_are_all_answered() -> None:
@@ -102,14 +102,14 @@ def test_upgrade_with_a_frame_right_behind_the_request() -> None:
     events = client_events(client, out)
     assert isinstance(events[0], AcceptConnection)
     assert [e.data for e in events[1:]] == ['{"result":null,"id":1}']
-    assert protocol.mode is Mode.STREAM and list(protocol.session.subscriptions) == ["ethusdt@bookTicker"]
+    assert protocol.mode is ConnectionMode.STREAM and list(protocol.session.subscriptions) == ["ethusdt@bookTicker"]
 
 
 def test_upgrade_to_unknown_stream_is_refused_with_400() -> None:
     protocol = new_protocol()
     _, request = ws_client_upgrade("/stream?streams=btcusdt@depth")
     out = protocol.receive_data(request, NOW_MS)
-    assert out.startswith(b"HTTP/1.1 400") and protocol.closing and protocol.mode is Mode.HTTP
+    assert out.startswith(b"HTTP/1.1 400") and protocol.closing and protocol.mode is ConnectionMode.HTTP
 
 
 def test_upgrade_without_key_is_refused() -> None:
@@ -222,7 +222,7 @@ def test_frames_follow_subscription_and_combined_property() -> None:
 
 
 def test_ws_api_reply_shapes() -> None:
-    session = WsApiSession(PUBLIC_METHODS, RequestWeight())
+    session = WsApiClientSession(PUBLIC_METHODS, RequestWeight())
     assert session.handle_text('{"id":"a","method":"ping"}', NOW_MS) == (
         '{"id":"a","status":200,"result":{},"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT",'
         '"interval":"MINUTE","intervalNum":1,"limit":6000,"count":1}]}'
@@ -332,7 +332,7 @@ def test_other_rest_requests_are_no_orders(method: str, target: str) -> None:
 def test_a_ws_api_order_arrives_when_its_json_names_order_place() -> None:
     app, arrivals = watched_app()
     session = app.open_session("/ws-api/v3")
-    assert isinstance(session, WsApiSession)
+    assert isinstance(session, WsApiClientSession)
     session.handle_text('{"id":1,"method":"ping"}', NOW_MS)
     session.handle_text('{"id":2,"method":"order.place"', NOW_MS)  # not JSON: no order
     assert arrivals == []
@@ -342,7 +342,7 @@ def test_a_ws_api_order_arrives_when_its_json_names_order_place() -> None:
 
 
 def test_a_ws_api_session_without_a_watcher_serves_orders_as_before() -> None:
-    session = WsApiSession(PUBLIC_METHODS, RequestWeight())
+    session = WsApiClientSession(PUBLIC_METHODS, RequestWeight())
     assert json.loads(session.handle_text('{"id":1,"method":"order.place","params":{}}', NOW_MS))["status"] == 400
 
 

@@ -15,14 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dmabot.venues.binance.protocol.signing import Credentials, signed_query, ws_api_params
+from dmabot.venues.binance.sim._account import parse_balances
 from dmabot.venues.binance.sim._auth import Authenticator
-from dmabot.venues.binance.sim._errors import ApiError
+from dmabot.venues.binance.sim._errors import VenueError
 from dmabot.venues.binance.sim._limits import Limits, RequestWeight
 from dmabot.venues.binance.sim._market import BookTickerWalk
 from dmabot.venues.binance.sim._rest import RestApi
 from dmabot.venues.binance.sim._symbols import SCALE, symbol_spec
-from dmabot.venues.binance.sim._venue import Venue, parse_balances
-from dmabot.venues.binance.sim._ws_api import PUBLIC_METHODS, WsApiSession
+from dmabot.venues.binance.sim._venue import Venue
+from dmabot.venues.binance.sim._ws_api import PUBLIC_METHODS, WsApiClientSession
 from dmabot.venues.binance.sim._ws_trading import trading_methods
 from tests.helpers.paths import TEST_DATA
 
@@ -72,7 +73,7 @@ class World:
 
 
 def error_of(call: Any, *args: Any) -> dict[str, Any]:
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(VenueError) as info:
         call(*args)
     return info.value.body()
 
@@ -379,7 +380,7 @@ def test_order_count_headers_and_429_too_many_orders() -> None:
 def test_ws_api_subscribe_signature_then_events_then_unsubscribe() -> None:
     w = World()
     weight = RequestWeight()
-    session = WsApiSession({**PUBLIC_METHODS, **trading_methods(w.venue, Authenticator(CREDS), weight)}, weight)
+    session = WsApiClientSession({**PUBLIC_METHODS, **trading_methods(w.venue, Authenticator(CREDS), weight)}, weight)
     pushed: list[dict[str, Any]] = []
     session.push = lambda text: pushed.append(json.loads(text))
     request = sample("ws_api/user_data_subscribe_signature_request.json")
@@ -438,7 +439,7 @@ def test_market_by_quote_order_qty_spends_at_most_that_much() -> None:
 def test_ws_api_ban_carries_retry_after_data() -> None:
     weight = RequestWeight()
     weight.ban(NOW, 600_000)
-    session = WsApiSession(PUBLIC_METHODS, weight)
+    session = WsApiClientSession(PUBLIC_METHODS, weight)
     reply = json.loads(session.handle_text('{"id":"q-77","method":"time"}', NOW))
     expected = sample("ws_api/error_ip_banned_418.json")
     assert {k: v for k, v in reply.items() if k != "rateLimits"} == expected
@@ -621,7 +622,7 @@ def test_balances_add_up_whatever_happens(actions: list[tuple[Any, ...]]) -> Non
                     params["timeInForce"] = kind.split("_")[1]
             try:
                 w.venue.new_order(params, NOW)
-            except ApiError as exc:
+            except VenueError as exc:
                 assert exc.code in (-2010, -1013), exc.msg
         elif action[0] == "move":
             for _ in range(action[1]):
@@ -630,7 +631,7 @@ def test_balances_add_up_whatever_happens(actions: list[tuple[Any, ...]]) -> Non
         else:
             try:
                 w.venue.cancel_open_orders({"symbol": "ETHUSDT"}, NOW)
-            except ApiError as exc:
+            except VenueError as exc:
                 assert exc.code == -2011
         # every unit is accounted for: start + trades - commissions == free + locked
         expected = dict(start)
@@ -692,7 +693,7 @@ def test_ed25519_account_verifies_rest_and_ws_api_signatures() -> None:
     body = signed_query([("symbol", "ETHUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.01")],
                         creds, NOW, 5000).encode()
     assert rest.handle("POST", "/api/v3/order", body, NOW, headers).status == 200
-    session = WsApiSession({**PUBLIC_METHODS, **trading_methods(w.venue, auth, RequestWeight())}, RequestWeight())
+    session = WsApiClientSession({**PUBLIC_METHODS, **trading_methods(w.venue, auth, RequestWeight())}, RequestWeight())
 
     def subscribe(signer: Credentials) -> dict[str, Any]:
         params = ws_api_params({}, signer, NOW, 5000)                          # raw base64 in the JSON
@@ -735,7 +736,7 @@ def test_ws_api_lose_reply_runs_the_order_and_answers_nothing() -> None:
     w = World()
     weight = RequestWeight()
     faults = [True]
-    session = WsApiSession({**PUBLIC_METHODS, **trading_methods(w.venue, Authenticator(CREDS), weight)}, weight,
+    session = WsApiClientSession({**PUBLIC_METHODS, **trading_methods(w.venue, Authenticator(CREDS), weight)}, weight,
                            lose_reply=lambda: bool(faults) and faults.pop())
     place = {"id": 7, "method": "order.place", "params": ws_api_params(
         {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"}, CREDS, NOW, 5000)}
