@@ -9,7 +9,7 @@ import urllib.parse
 import h11
 import pytest
 
-from dmabot.venues.binance.protocol import Credentials, OrderType, Side, TimeInForce
+from dmabot.venues.binance.protocol import Credentials, OrderType, TimeInForce, WireSide
 from dmabot.venues.binance.protocol.rest_request import OrderTemplate
 
 N = 2_000
@@ -18,7 +18,7 @@ API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 TS = 1795858200000
 # (side, quantity, price, client id, timestamp): what changes from one order to the next
-ORDERS = [(Side.BUY if i % 2 else Side.SELL, f"0.{i % 900 + 100:05d}", f"{91250 + i % 97}.{i % 100:02d}",
+ORDERS = [(WireSide.BUY if i % 2 else WireSide.SELL, f"0.{i % 900 + 100:05d}", f"{91250 + i % 97}.{i % 100:02d}",
            f"mx07lrk0-01-1-{i:x}-{i + 1:x}", TS + i) for i in range(N)]
 
 

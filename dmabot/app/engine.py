@@ -31,8 +31,8 @@ from dmabot.venues.binance.gateway import (
     UserStreamUnreachable,
 )
 from dmabot.venues.binance.market_feed import BinanceFeed, FeedSettings, StreamForm, stream_target
-from dmabot.venues.binance.protocol.events import OrderType, RespType, TimeInForce
 from dmabot.venues.binance.protocol.signing import Credentials
+from dmabot.venues.binance.protocol.wire import OrderType, RespType, TimeInForce
 from dmabot.venues.mock.feed import MockFeedDriver
 from dmabot.venues.mock.gateway import MockVenue
 from dmabot.venues.mock.random_walk import MockFeed

@@ -16,7 +16,7 @@ from dmabot.io.reactor import Reactor
 from dmabot.io.websocket import WebSocketSettings
 from dmabot.strategies.builtin import MeanReversion
 from dmabot.venues.binance.market_feed import BinanceFeed, FeedSettings, StreamForm, stream_target
-from dmabot.venues.binance.protocol.events import ExecutionReport
+from dmabot.venues.binance.protocol.user_events import ExecutionReport
 from dmabot.venues.binance.user_data import UserDataStream
 from tests.helpers.hostile_peer import HostilePeer
 from tests.helpers.sim_clients import run_until

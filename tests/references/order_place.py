@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ujson
 
-from dmabot.venues.binance.protocol.events import OrderType, RespType, Side, TimeInForce
 from dmabot.venues.binance.protocol.signing import MAX_RECV_WINDOW_MS, Credentials
+from dmabot.venues.binance.protocol.wire import OrderType, RespType, TimeInForce, WireSide
 
 
 class OrderPlaceTemplate:
@@ -27,8 +27,8 @@ class OrderPlaceTemplate:
         # (side, type, tif) -> the fixed texts around the per-order values, in sorted-name order:
         # apiKey newClientOrderId newOrderRespType [price] quantity recvWindow side symbol
         # [timeInForce] timestamp type
-        self._combos: dict[tuple[Side, OrderType, TimeInForce | None], tuple[bool, str, str, str, str]] = {}
-        for side in Side:
+        self._combos: dict[tuple[WireSide, OrderType, TimeInForce | None], tuple[bool, str, str, str, str]] = {}
+        for side in WireSide:
             for order_type, needs_tif, needs_price in ((OrderType.LIMIT, True, True),
                                                        (OrderType.LIMIT_MAKER, False, True),
                                                        (OrderType.MARKET, False, False)):
@@ -48,7 +48,7 @@ class OrderPlaceTemplate:
         self._json_head = '","method":"order.place","params":{"apiKey":' + ujson.dumps(key) + ',"newClientOrderId":"'
         self._json_resp = f'","newOrderRespType":"{resp}'
 
-    def build(self, side: Side, order_type: OrderType, time_in_force: TimeInForce | None, quantity: str,
+    def build(self, side: WireSide, order_type: OrderType, time_in_force: TimeInForce | None, quantity: str,
               price: str | None, client_order_id: str, timestamp_ms: int) -> bytes:
         """The request's JSON text, UTF-8, ready to go into one text frame."""
         try:

@@ -24,9 +24,10 @@ from dmabot.io.transport import (
 )
 from dmabot.venues.binance.protocol.balances import BalanceBook
 from dmabot.venues.binance.protocol.clock import ServerClock
-from dmabot.venues.binance.protocol.events import UserEvent, WsApiResponse
 from dmabot.venues.binance.protocol.orders import OrderRegistry
 from dmabot.venues.binance.protocol.rest_protocol import RateLimitState, RestConnection
+from dmabot.venues.binance.protocol.user_events import UserEvent
+from dmabot.venues.binance.protocol.ws_api import WsApiResponse
 from dmabot.venues.binance.session import (
     HOUSEKEEPING_NS,
     BinanceSession,

@@ -25,24 +25,26 @@ from dmabot.venues.binance.fast.grid import LimitOrderGrid
 from dmabot.venues.binance.fast.order_writer import OrderPlaceWriter
 from dmabot.venues.binance.protocol.client_order_id import ClientOrderIdFactory
 from dmabot.venues.binance.protocol.clock import RetryDecision
-from dmabot.venues.binance.protocol.events import (
-    ApiError,
-    ErrorCode,
-    OrderType,
-    ParseError,
-    Side,
-    WsApiResponse,
-    is_error_body,
-    parse_api_error,
+from dmabot.venues.binance.protocol.filters import SymbolRules, format_decimal
+from dmabot.venues.binance.protocol.orders import OrderRegistry, VenueInconsistency
+from dmabot.venues.binance.protocol.replies import (
     parse_cancel_open_orders,
     parse_my_trades,
     parse_order,
     parse_order_response,
 )
-from dmabot.venues.binance.protocol.filters import SymbolRules, format_decimal
-from dmabot.venues.binance.protocol.orders import OrderRegistry, VenueInconsistency
 from dmabot.venues.binance.protocol.rest_protocol import FailureReason, RateLimitStatus, RequestFailed, Response
 from dmabot.venues.binance.protocol.rest_request import OrderTemplate
+from dmabot.venues.binance.protocol.wire import (
+    ApiError,
+    ErrorCode,
+    OrderType,
+    ParseError,
+    WireSide,
+    is_error_body,
+    parse_api_error,
+)
+from dmabot.venues.binance.protocol.ws_api import WsApiResponse
 from dmabot.venues.binance.request_kinds import RequestKind, Tag, json_body
 from dmabot.venues.binance.settings import NS, RestTarget
 
@@ -135,14 +137,14 @@ class OrderEntry:
         client_id = self.ids.make(order)
         # registered before the bytes exist: a reply cannot beat it
         self.registry.register(order, client_id, Decimal(qty_text), now)
-        self._send(order.sym, client_id, Side.BUY if order.side > 0 else Side.SELL, px_text, qty_text, now)
+        self._send(order.sym, client_id, WireSide.BUY if order.side > 0 else WireSide.SELL, px_text, qty_text, now)
 
     def _round_and_check(self, order: Order, reference: float | None, now: int) -> tuple[str | None, str] | None:
         """The exact Decimal path: the rounded texts (no price for MARKET), or None after
         rejecting the order locally with the filter's name (or `invalid` for a value no filter
         can round, or a MARKET order before there is a touch to check its notional with)."""
         rules = self.rules[order.sym]
-        side = Side.BUY if order.side > 0 else Side.SELL
+        side = WireSide.BUY if order.side > 0 else WireSide.SELL
         order_type = self.settings.order_type
         try:
             px = None if order_type is OrderType.MARKET else rules.round_price(side, order.px)
@@ -156,7 +158,7 @@ class OrderEntry:
             return None
         return None if px is None else format_decimal(px), format_decimal(qty)
 
-    def _send(self, sym: int, client_id: str, side: Side, px_text: str | None, qty_text: str, now: int) -> None:
+    def _send(self, sym: int, client_id: str, side: WireSide, px_text: str | None, qty_text: str, now: int) -> None:
         values = (side, self.settings.order_type, self.settings.time_in_force, qty_text, px_text, client_id,
                   self.session.clock.timestamp_ms(now))
         if self.settings.orders_via_ws_api:
@@ -266,7 +268,7 @@ class OrderEntry:
             if tracked is None or not self.session.connected:
                 continue
             order = tracked.order
-            side = Side.BUY if order.side > 0 else Side.SELL
+            side = WireSide.BUY if order.side > 0 else WireSide.SELL
             px_text = None if self.settings.order_type is OrderType.MARKET else \
                 format_decimal(tracked.rules.round_price(side, order.px))
             self._send(order.sym, client_id, side, px_text, format_decimal(tracked.qty), now)

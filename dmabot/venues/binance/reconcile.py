@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from dmabot.core.types import ExecReport
 from dmabot.venues.binance.protocol.balances import BalanceBook
-from dmabot.venues.binance.protocol.events import parse_account, parse_my_trades, parse_open_orders
 from dmabot.venues.binance.protocol.orders import OrderRegistry
+from dmabot.venues.binance.protocol.replies import parse_account, parse_my_trades, parse_open_orders
 from dmabot.venues.binance.protocol.rest_protocol import RequestFailed, Response
 from dmabot.venues.binance.protocol.rest_request import RestRequests
 from dmabot.venues.binance.request_kinds import RequestKind, Tag

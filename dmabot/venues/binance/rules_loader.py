@@ -5,9 +5,9 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from dmabot.venues.binance.protocol.events import ErrorCode, is_error_body, parse_api_error
 from dmabot.venues.binance.protocol.filters import format_decimal, parse_exchange_info
 from dmabot.venues.binance.protocol.rest_protocol import RateLimitState, RequestFailed, Response
+from dmabot.venues.binance.protocol.wire import ErrorCode, is_error_body, parse_api_error
 from dmabot.venues.binance.request_kinds import RequestKind, Tag, json_body
 from dmabot.venues.binance.settings import RestTarget
 

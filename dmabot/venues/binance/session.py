@@ -35,17 +35,6 @@ from dmabot.io.backoff import Backoff
 from dmabot.venues.binance.order_entry import OrderEntry
 from dmabot.venues.binance.protocol.balances import BalanceBook
 from dmabot.venues.binance.protocol.clock import ClockState, ServerClock, parse_server_time
-from dmabot.venues.binance.protocol.events import (
-    AccountPosition,
-    BalanceUpdate,
-    ErrorCode,
-    ExecutionReport,
-    ParseError,
-    UserEvent,
-    WsApiResponse,
-    is_error_body,
-    parse_api_error,
-)
 from dmabot.venues.binance.protocol.orders import VenueInconsistency
 from dmabot.venues.binance.protocol.rest_protocol import (
     ConnectionState,
@@ -56,6 +45,9 @@ from dmabot.venues.binance.protocol.rest_protocol import (
     RestConnection,
 )
 from dmabot.venues.binance.protocol.rest_request import RestRequests
+from dmabot.venues.binance.protocol.user_events import AccountPosition, BalanceUpdate, ExecutionReport, UserEvent
+from dmabot.venues.binance.protocol.wire import ErrorCode, ParseError, is_error_body, parse_api_error
+from dmabot.venues.binance.protocol.ws_api import WsApiResponse
 from dmabot.venues.binance.reconcile import Reconciler
 from dmabot.venues.binance.request_kinds import RECONCILIATION, RequestKind, Tag, json_body
 from dmabot.venues.binance.rules_loader import RulesLoader

@@ -6,8 +6,8 @@ import enum
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from dmabot.venues.binance.protocol.events import OrderType, RespType, TimeInForce
 from dmabot.venues.binance.protocol.signing import Credentials
+from dmabot.venues.binance.protocol.wire import OrderType, RespType, TimeInForce
 
 NS = 1_000_000_000
 

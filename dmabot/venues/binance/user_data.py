@@ -22,9 +22,9 @@ from dmabot.io.reactor import Reactor, TimerHandle
 from dmabot.io.transport import Address, Connector, client_tls_context, connect, resolve
 from dmabot.io.url import parse_target
 from dmabot.io.websocket import CloseCause, WebSocketClient, WebSocketSettings
-from dmabot.venues.binance.protocol.events import ServerShutdown, UserEvent, WsApiResponse
 from dmabot.venues.binance.protocol.signing import Credentials
-from dmabot.venues.binance.protocol.ws_api import ORDER_PLACE_METHOD, Reply, Unmatched, WsApiSession
+from dmabot.venues.binance.protocol.user_events import ServerShutdown, UserEvent
+from dmabot.venues.binance.protocol.ws_api import ORDER_PLACE_METHOD, Reply, Unmatched, WsApiResponse, WsApiSession
 
 log = logging.getLogger("dmabot.user_stream")
 NS = 1_000_000_000

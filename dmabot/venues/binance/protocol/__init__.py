@@ -1,14 +1,17 @@
-"""Binance Spot order entry, sans-IO: request signing, symbol filters, typed replies and events,
-prepared order requests, the REST connection, the server clock, the local order registry and
-the account's balance book.
+"""Binance Spot order entry, sans-IO: request signing, symbol filters, typed REST replies
+(`replies`) and user-data events (`user_events`) over a shared wire vocabulary (`wire`: the
+enums, error bodies, rate limits; `WireSide` is Binance's ``"BUY"``/``"SELL"``, not the
+engine's `dmabot.core.types.Side`), WebSocket API messages (`ws_api`), prepared order
+requests, the REST connection, the server clock, the local order registry and the account's
+balance book.
 
 No sockets and no clock reads: callers pass timestamps in and get strings, dicts and records
 out, so the same code serves the live gateway, the simulator and the tests.
 
     creds = Credentials(api_key, secret)
     rules = parse_exchange_info(json.loads(body)).rules("BTCUSDT")
-    px, qty = rules.round_price(Side.BUY, 91250.017), rules.round_qty(0.0012345)
-    if (reject := rules.check(Side.BUY, OrderType.LIMIT, px, qty, mid)) is None:
+    px, qty = rules.round_price(WireSide.BUY, 91250.017), rules.round_qty(0.0012345)
+    if (reject := rules.check(WireSide.BUY, OrderType.LIMIT, px, qty, mid)) is None:
         params = [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "GTC"),
                   ("quantity", format_decimal(qty)), ("price", format_decimal(px))]
         body = signed_query(params, creds, now_ms, 5000)     # send these bytes unchanged
@@ -18,49 +21,6 @@ out, so the same code serves the live gateway, the simulator and the tests.
 from dmabot.venues.binance.protocol.balances import BalanceBook
 from dmabot.venues.binance.protocol.client_order_id import ClientOrderId, ClientOrderIdError, ClientOrderIdFactory
 from dmabot.venues.binance.protocol.clock import ClockState, RetryDecision, ServerClock, TimeSample, parse_server_time
-from dmabot.venues.binance.protocol.events import (
-    Account,
-    AccountPosition,
-    ApiError,
-    Balance,
-    BalanceUpdate,
-    CancelResponse,
-    CommissionRates,
-    ErrorCode,
-    EventStreamTerminated,
-    ExecType,
-    ExecutionReport,
-    Fill,
-    OrderResponse,
-    OrderState,
-    OrderStatus,
-    OrderType,
-    ParseError,
-    RateLimit,
-    RateLimitInterval,
-    RateLimitType,
-    RespType,
-    ServerShutdown,
-    Side,
-    TimeInForce,
-    Trade,
-    UnknownEvent,
-    UserEvent,
-    WsApiResponse,
-    is_error_body,
-    parse_account,
-    parse_api_error,
-    parse_cancel_open_orders,
-    parse_cancel_response,
-    parse_my_trades,
-    parse_open_orders,
-    parse_order,
-    parse_order_response,
-    parse_rate_limits,
-    parse_user_event,
-    parse_ws_api_message,
-    parse_ws_api_response,
-)
 from dmabot.venues.binance.protocol.filters import (
     ExchangeInfo,
     FilterName,
@@ -80,6 +40,23 @@ from dmabot.venues.binance.protocol.filters import (
     to_decimal,
 )
 from dmabot.venues.binance.protocol.orders import LocalStatus, OrderRegistry, TrackedOrder, VenueInconsistency
+from dmabot.venues.binance.protocol.replies import (
+    Account,
+    Balance,
+    CancelResponse,
+    CommissionRates,
+    Fill,
+    OrderResponse,
+    OrderState,
+    Trade,
+    parse_account,
+    parse_cancel_open_orders,
+    parse_cancel_response,
+    parse_my_trades,
+    parse_open_orders,
+    parse_order,
+    parse_order_response,
+)
 from dmabot.venues.binance.protocol.rest_protocol import (
     ConnectionClosedError,
     ConnectionState,
@@ -102,6 +79,34 @@ from dmabot.venues.binance.protocol.signing import (
     ws_api_params,
     ws_api_payload,
 )
+from dmabot.venues.binance.protocol.user_events import (
+    AccountPosition,
+    BalanceUpdate,
+    EventStreamTerminated,
+    ExecutionReport,
+    ServerShutdown,
+    UnknownEvent,
+    UserEvent,
+    parse_user_event,
+)
+from dmabot.venues.binance.protocol.wire import (
+    ApiError,
+    ErrorCode,
+    ExecType,
+    OrderStatus,
+    OrderType,
+    ParseError,
+    RateLimit,
+    RateLimitInterval,
+    RateLimitType,
+    RespType,
+    TimeInForce,
+    WireSide,
+    is_error_body,
+    parse_api_error,
+    parse_rate_limits,
+)
+from dmabot.venues.binance.protocol.ws_api import WsApiResponse, parse_ws_api_message, parse_ws_api_response
 
 __all__ = [
     "API_KEY_HEADER",
@@ -157,7 +162,6 @@ __all__ = [
     "RetryDecision",
     "ServerClock",
     "ServerShutdown",
-    "Side",
     "SigningError",
     "SymbolRules",
     "TimeInForce",
@@ -168,6 +172,7 @@ __all__ = [
     "UnknownSymbol",
     "UserEvent",
     "VenueInconsistency",
+    "WireSide",
     "WsApiResponse",
     "ceil_to_grid",
     "coerce_side",

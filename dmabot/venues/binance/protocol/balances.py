@@ -22,7 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dmabot.venues.binance.protocol.events import Account, AccountPosition, Balance, BalanceUpdate
+from dmabot.venues.binance.protocol.replies import Account, Balance
+from dmabot.venues.binance.protocol.user_events import AccountPosition, BalanceUpdate
 
 _ZERO = Decimal(0)
 

@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from dmabot.venues.binance.protocol.events import ParseError, _Reader
+from dmabot.venues.binance.protocol.wire import FieldReader, ParseError
 
 NS_PER_MS = 1_000_000
 DEFAULT_SAMPLES = 5
@@ -58,7 +58,7 @@ class TimeSample:
 
 def parse_server_time(body: Any) -> int:
     """``serverTime`` of a ``GET /api/v3/time`` reply."""
-    return _Reader(body, "server time").integer("serverTime")
+    return FieldReader(body, "server time").integer("serverTime")
 
 
 class ServerClock:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow
 from typing import Any
 
-from dmabot.venues.binance.protocol.events import OrderType, RateLimit, Side, _Reader, parse_rate_limits
+from dmabot.venues.binance.protocol.wire import FieldReader, OrderType, RateLimit, WireSide, parse_rate_limits
 
 Number = Decimal | str | int | float
 
@@ -125,11 +125,11 @@ class PercentPriceFilter:
     ask_multiplier_down: Decimal
     avg_price_mins: int | None
 
-    def band(self, side: Side, reference: Decimal) -> tuple[Decimal, Decimal]:
+    def band(self, side: WireSide, reference: Decimal) -> tuple[Decimal, Decimal]:
         """The allowed (low, high) limit price around `reference` for `side`."""
         down, up = (
             (self.bid_multiplier_down, self.bid_multiplier_up)
-            if side is Side.BUY
+            if side is WireSide.BUY
             else (self.ask_multiplier_down, self.ask_multiplier_up)
         )
         return _EXACT.multiply(reference, down), _EXACT.multiply(reference, up)
@@ -172,12 +172,12 @@ class SymbolRules:
         step = self.lot_size.step_size if self.lot_size else Decimal(0)
         return step if step > 0 else Decimal(1).scaleb(-self.base_asset_precision)
 
-    def round_price(self, side: Side | str | int, price: Number) -> Decimal:
+    def round_price(self, side: WireSide | str | int, price: Number) -> Decimal:
         """`price` on the tick grid: BUY rounds down, SELL rounds up (never more aggressive)."""
         px = to_decimal(price)
         if px < 0:
             raise ValueError(f"{self.symbol}: negative price {px}")
-        if coerce_side(side) is Side.BUY:
+        if coerce_side(side) is WireSide.BUY:
             return floor_to_grid(px, self.price_grid)
         return ceil_to_grid(px, self.price_grid)
 
@@ -194,7 +194,7 @@ class SymbolRules:
 
     def check(
         self,
-        side: Side | str | int,
+        side: WireSide | str | int,
         order_type: OrderType | str,
         price: Number | None,
         qty: Number,
@@ -234,7 +234,7 @@ class SymbolRules:
                 return FilterReject(FilterName.PRECISION, f"{param} {_fmt(x)} has more than {places} decimals", param)
         return None
 
-    def _check_price(self, side: Side, px: Decimal | None, ref: Decimal | None) -> FilterReject | None:
+    def _check_price(self, side: WireSide, px: Decimal | None, ref: Decimal | None) -> FilterReject | None:
         if px is None:
             return None
         pf = self.price_filter
@@ -406,16 +406,16 @@ def _check_range(
     return None
 
 
-def coerce_side(side: Side | str | int) -> Side:
-    """`Side` from itself, ``"BUY"``/``"SELL"``, or the engine's ``+1``/``-1`` (``dmabot.core.types.Side``)."""
-    if isinstance(side, Side):
+def coerce_side(side: WireSide | str | int) -> WireSide:
+    """`WireSide` from itself, ``"BUY"``/``"SELL"``, or the engine's ``+1``/``-1`` (``dmabot.core.types.Side``)."""
+    if isinstance(side, WireSide):
         return side
     if isinstance(side, int) and not isinstance(side, bool):
         if side in (1, -1):
-            return Side.BUY if side == 1 else Side.SELL
+            return WireSide.BUY if side == 1 else WireSide.SELL
     elif isinstance(side, str):
         try:
-            return Side(side)
+            return WireSide(side)
         except ValueError:
             pass
     raise ValueError(f"side must be BUY/SELL (or +1/-1), got {side!r}")
@@ -426,7 +426,7 @@ def coerce_side(side: Side | str | int) -> Side:
 
 def parse_exchange_info(body: Any) -> ExchangeInfo:
     """``GET /api/v3/exchangeInfo`` reply (current and legacy filter sets)."""
-    r = _Reader(body, "exchangeInfo")
+    r = FieldReader(body, "exchangeInfo")
     symbols: dict[str, SymbolRules] = {}
     for item in r.get("symbols"):
         rules = _symbol_rules(item)
@@ -436,7 +436,7 @@ def parse_exchange_info(body: Any) -> ExchangeInfo:
 
 
 def _symbol_rules(item: Any) -> SymbolRules:
-    r = _Reader(item, "exchangeInfo symbol")
+    r = FieldReader(item, "exchangeInfo symbol")
     r.where = f"exchangeInfo symbol {r.text('symbol')}"
     parsed: dict[str, Any] = {}
     filters = r.get("filters")
@@ -446,7 +446,7 @@ def _symbol_rules(item: Any) -> SymbolRules:
         kind = f.get("filterType") if isinstance(f, Mapping) else None
         parser = _FILTER_PARSERS.get(kind)  # type: ignore[arg-type]
         if parser is not None:
-            attr, value = parser(_Reader(f, f"{r.where} filter {kind}"))
+            attr, value = parser(FieldReader(f, f"{r.where} filter {kind}"))
             parsed[attr] = value
     # quotePrecision is the older name of quoteAssetPrecision; both are still sent.
     quote_precision = r.integer("quoteAssetPrecision") if r.has("quoteAssetPrecision") else r.integer("quotePrecision")
@@ -462,19 +462,19 @@ def _symbol_rules(item: Any) -> SymbolRules:
     )
 
 
-def _price_filter(r: _Reader) -> tuple[str, PriceFilter]:
+def _price_filter(r: FieldReader) -> tuple[str, PriceFilter]:
     return "price_filter", PriceFilter(r.dec("minPrice"), r.dec("maxPrice"), r.dec("tickSize"))
 
 
-def _lot_size(r: _Reader) -> tuple[str, LotSize]:
+def _lot_size(r: FieldReader) -> tuple[str, LotSize]:
     return "lot_size", LotSize(FilterName.LOT_SIZE, r.dec("minQty"), r.dec("maxQty"), r.dec("stepSize"))
 
 
-def _market_lot_size(r: _Reader) -> tuple[str, LotSize]:
+def _market_lot_size(r: FieldReader) -> tuple[str, LotSize]:
     return "market_lot_size", LotSize(FilterName.MARKET_LOT_SIZE, r.dec("minQty"), r.dec("maxQty"), r.dec("stepSize"))
 
 
-def _notional(r: _Reader) -> tuple[str, NotionalFilter]:
+def _notional(r: FieldReader) -> tuple[str, NotionalFilter]:
     return "notional", NotionalFilter(
         FilterName.NOTIONAL,
         r.dec("minNotional"),
@@ -485,12 +485,12 @@ def _notional(r: _Reader) -> tuple[str, NotionalFilter]:
     )
 
 
-def _min_notional(r: _Reader) -> tuple[str, NotionalFilter]:
+def _min_notional(r: FieldReader) -> tuple[str, NotionalFilter]:
     minimum, to_market, mins = r.dec("minNotional"), r.flag("applyToMarket"), r.opt(r.integer, "avgPriceMins")
     return "min_notional", NotionalFilter(FilterName.MIN_NOTIONAL, minimum, to_market, None, False, mins)
 
 
-def _percent_price_by_side(r: _Reader) -> tuple[str, PercentPriceFilter]:
+def _percent_price_by_side(r: FieldReader) -> tuple[str, PercentPriceFilter]:
     return "percent_price_by_side", PercentPriceFilter(
         FilterName.PERCENT_PRICE_BY_SIDE,
         r.dec("bidMultiplierUp"),
@@ -501,12 +501,12 @@ def _percent_price_by_side(r: _Reader) -> tuple[str, PercentPriceFilter]:
     )
 
 
-def _percent_price(r: _Reader) -> tuple[str, PercentPriceFilter]:
+def _percent_price(r: FieldReader) -> tuple[str, PercentPriceFilter]:
     up, down, mins = r.dec("multiplierUp"), r.dec("multiplierDown"), r.opt(r.integer, "avgPriceMins")
     return "percent_price", PercentPriceFilter(FilterName.PERCENT_PRICE, up, down, up, down, mins)
 
 
-def _max_num_orders(r: _Reader) -> tuple[str, int]:
+def _max_num_orders(r: FieldReader) -> tuple[str, int]:
     return "max_num_orders", r.integer("maxNumOrders")
 
 

@@ -40,17 +40,10 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from dmabot.core.types import ExecReport, ExecStatus, Order
-from dmabot.venues.binance.protocol.events import (
-    ApiError,
-    CancelResponse,
-    ExecType,
-    ExecutionReport,
-    OrderResponse,
-    OrderState,
-    OrderStatus,
-    Trade,
-)
 from dmabot.venues.binance.protocol.filters import SymbolRules
+from dmabot.venues.binance.protocol.replies import CancelResponse, OrderResponse, OrderState, Trade
+from dmabot.venues.binance.protocol.user_events import ExecutionReport
+from dmabot.venues.binance.protocol.wire import ApiError, ExecType, OrderStatus
 
 ZERO = Decimal(0)
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import h11
 
-from dmabot.venues.binance.protocol.events import RateLimit, RateLimitInterval, RateLimitType
+from dmabot.venues.binance.protocol.wire import RateLimit, RateLimitInterval, RateLimitType
 
 NS_PER_S = 1_000_000_000
 DEFAULT_TIMEOUT_NS = 10 * NS_PER_S  # the exchange's own processing timeout is 10 s (-1007)

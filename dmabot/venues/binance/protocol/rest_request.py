@@ -27,7 +27,6 @@ from collections.abc import Sequence
 
 import h11
 
-from dmabot.venues.binance.protocol.events import OrderType, RespType, Side, TimeInForce
 from dmabot.venues.binance.protocol.signing import (
     API_KEY_HEADER,
     MAX_RECV_WINDOW_MS,
@@ -37,6 +36,7 @@ from dmabot.venues.binance.protocol.signing import (
     encode_query,
     signed_query,
 )
+from dmabot.venues.binance.protocol.wire import OrderType, RespType, TimeInForce, WireSide
 
 ORDER_PATH = "/api/v3/order"
 DEFAULT_RECV_WINDOW_MS = 5000
@@ -94,8 +94,8 @@ class OrderTemplate:
         ).encode("ascii")
         # (side, type, time in force) -> ("symbol=..&side=..&type=..[&timeInForce=..]&quantity=",
         # whether a price follows). Combinations Binance refuses have no entry.
-        self._bodies: dict[tuple[Side, OrderType, TimeInForce | None], tuple[str, bool]] = {}
-        for side in Side:
+        self._bodies: dict[tuple[WireSide, OrderType, TimeInForce | None], tuple[str, bool]] = {}
+        for side in WireSide:
             for order_type, (needs_tif, needs_price) in _ORDER_TYPES.items():
                 for tif in TimeInForce if needs_tif else (None,):
                     body = f"symbol={symbol}&side={side}&type={order_type}"
@@ -106,7 +106,7 @@ class OrderTemplate:
 
     def body(
         self,
-        side: Side,
+        side: WireSide,
         order_type: OrderType,
         time_in_force: TimeInForce | None,
         quantity: str,
@@ -142,7 +142,7 @@ class OrderTemplate:
 
     def build(
         self,
-        side: Side,
+        side: WireSide,
         order_type: OrderType,
         time_in_force: TimeInForce | None,
         quantity: str,

@@ -1,6 +1,9 @@
 """Sans-IO client session of the Binance WebSocket API (`/ws-api/v3`): requests out, replies
 and user-data events in, as text. No socket, no clock: timestamps are given.
 
+`parse_ws_api_message` reads one frame's JSON: a `WsApiResponse` (the reply to a request) or
+a pushed user-data event (`user_events`).
+
 It keeps what a user data subscription needs across a connection's life: which requests
 await a reply (by id), whether `userDataStream.subscribe.signature` is in force, and when it
 must be made again (after `eventStreamTerminated`, a failed subscribe, or a new connection).
@@ -8,22 +11,66 @@ must be made again (after `eventStreamTerminated`, a failed subscribe, or a new 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import ujson
 
-from dmabot.venues.binance.protocol.events import (
+from dmabot.venues.binance.protocol.signing import Credentials, ws_api_params
+from dmabot.venues.binance.protocol.user_events import (
     EventStreamTerminated,
     ServerShutdown,
     UserEvent,
-    WsApiResponse,
-    parse_ws_api_message,
+    parse_user_event,
 )
-from dmabot.venues.binance.protocol.signing import Credentials, ws_api_params
+from dmabot.venues.binance.protocol.wire import (
+    ApiError,
+    FieldReader,
+    ParseError,
+    RateLimit,
+    parse_api_error,
+    parse_rate_limits,
+)
 
 SUBSCRIBE_METHOD = "userDataStream.subscribe.signature"
 ORDER_PLACE_METHOD = "order.place"
+
+
+@dataclass(frozen=True, slots=True)
+class WsApiResponse:
+    """``{"id","status","result"|"error","rateLimits"}``: the reply to one WS API request."""
+
+    id: str | int | None
+    status: int
+    result: Any
+    error: ApiError | None
+    rate_limits: tuple[RateLimit, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def parse_ws_api_message(msg: Any) -> WsApiResponse | UserEvent | ServerShutdown:
+    """Any JSON text frame of a WebSocket API connection: a reply or a pushed event."""
+    if isinstance(msg, Mapping) and "event" in msg:
+        return parse_user_event(msg)
+    return parse_ws_api_response(msg)
+
+
+def parse_ws_api_response(msg: Any) -> WsApiResponse:
+    """``{"id","status","result","rateLimits"}`` or ``{"id","status","error",..}``."""
+    r = FieldReader(msg, "WS API response")
+    status = r.integer("status")
+    request_id = r.get("id")
+    if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id, str | int)):
+        raise r.fail("id", "expected a string, an integer or null")
+    error = parse_api_error(r.get("error"), status) if r.has("error") else None
+    if error is None and not r.has("result"):
+        raise ParseError("WS API response: neither 'result' nor 'error'")
+    limits = parse_rate_limits(r.get("rateLimits")) if r.has("rateLimits") else ()
+    return WsApiResponse(request_id, status, msg.get("result"), error, limits)
 
 
 class Subscription(enum.Enum):

@@ -25,9 +25,9 @@ from dmabot.venues.binance.protocol import (
     RateLimitType,
     RespType,
     ServerShutdown,
-    Side,
     TimeInForce,
     UnknownEvent,
+    WireSide,
     WsApiResponse,
     is_error_body,
     parse_account,
@@ -72,7 +72,7 @@ def test_order_result_and_full_resting():
     assert (result.resp_type, full.resp_type) == (RespType.RESULT, RespType.FULL)
     for r in (result, full):
         assert (r.status, r.side, r.order_type, r.time_in_force) == (
-            OrderStatus.NEW, Side.BUY, OrderType.LIMIT, TimeInForce.GTC)
+            OrderStatus.NEW, WireSide.BUY, OrderType.LIMIT, TimeInForce.GTC)
         assert (r.price, r.orig_qty, r.executed_qty, r.cum_quote_qty) == (D("91250"), D("0.002"), 0, 0)
         assert r.working_time == 1795858201000 and r.stp_mode == "EXPIRE_MAKER" and r.fills == ()
         assert r.avg_price is None
@@ -115,7 +115,7 @@ def test_cancel_order():
     c = parse_cancel_response(load("rest", "cancel_order.json"))
     assert (c.orig_client_order_id, c.client_order_id) == ("eng-20261128-000002", "eng-cxl-000002")
     assert (c.order_id, c.status, c.side, c.executed_qty, c.transact_time) == (
-        31877001990, OrderStatus.CANCELED, Side.SELL, 0, 1795858209000)
+        31877001990, OrderStatus.CANCELED, WireSide.SELL, 0, 1795858209000)
 
 
 def test_cancel_open_orders_including_an_order_list():
@@ -139,8 +139,8 @@ def test_open_orders_and_query_order():
 def test_my_trades():
     trades = parse_my_trades(load("rest", "my_trades.json"))
     assert [(t.trade_id, t.qty, t.commission, t.side, t.is_maker) for t in trades] == [
-        (5290010877, D("0.0008"), D("0.0000008"), Side.BUY, True),
-        (5290011350, D("0.0012"), D("0.0000012"), Side.BUY, True),
+        (5290010877, D("0.0008"), D("0.0000008"), WireSide.BUY, True),
+        (5290011350, D("0.0012"), D("0.0000012"), WireSide.BUY, True),
     ]
     assert sum(t.quote_qty for t in trades) == D("182.5") and trades[0].order_list_id is None
     assert trades[1].price_f == 91250.0 and trades[1].commission_f == 1.2e-6
@@ -230,7 +230,7 @@ def test_execution_report_new():
     assert (r.symbol, r.client_order_id, r.orig_client_order_id, r.order_client_id) == (
         "BTCUSDT", "eng-20261128-000001", None, "eng-20261128-000001")
     assert (r.side, r.order_type, r.time_in_force, r.qty, r.price) == (
-        Side.BUY, OrderType.LIMIT, TimeInForce.GTC, D("0.002"), D(91250))
+        WireSide.BUY, OrderType.LIMIT, TimeInForce.GTC, D("0.002"), D(91250))
     assert (r.exec_type, r.status, r.reject_reason, r.order_id) == (ExecType.NEW, OrderStatus.NEW, None, 52874619233)
     assert (r.trade_id, r.commission, r.commission_asset, r.order_list_id) == (None, 0, None, None)
     assert (r.event_time, r.transaction_time, r.is_working, r.is_maker, r.is_fill) == (
@@ -314,7 +314,7 @@ def execution_report_dict(**changes):
 @pytest.mark.parametrize("changes, match", [
     ({"x": "NEW_THING"}, r"executionReport: field 'x': unknown ExecType, got 'NEW_THING'"),
     ({"X": None}, r"field 'X': unknown OrderStatus"),
-    ({"S": "buy"}, r"field 'S': unknown Side"),
+    ({"S": "buy"}, r"field 'S': unknown WireSide"),
     ({"l": 0.0012}, r"field 'l': expected a decimal string"),            # float: precision already lost
     ({"z": "1.2.3"}, r"field 'z': expected a decimal string"),
     ({"n": "NaN"}, r"field 'n': expected a finite decimal"),

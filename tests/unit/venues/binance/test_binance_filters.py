@@ -20,9 +20,9 @@ from dmabot.venues.binance.protocol import (
     PriceFilter,
     RateLimitInterval,
     RateLimitType,
-    Side,
     SymbolRules,
     UnknownSymbol,
+    WireSide,
     ceil_to_grid,
     floor_to_grid,
     format_decimal,
@@ -129,10 +129,10 @@ def test_unknown_symbol_is_named():
 # --- rounding and formatting ---------------------------------------------------------------
 
 @pytest.mark.parametrize("side, px, expected", [
-    (Side.BUY, "91250.017", "91250.01"),      # buy: down, never pays more than asked
-    (Side.SELL, "91250.011", "91250.02"),     # sell: up, never sells for less than asked
-    (Side.BUY, "91250.01", "91250.01"),       # on the grid: unchanged
-    (Side.SELL, "91250.01000000", "91250.01"),
+    (WireSide.BUY, "91250.017", "91250.01"),      # buy: down, never pays more than asked
+    (WireSide.SELL, "91250.011", "91250.02"),     # sell: up, never sells for less than asked
+    (WireSide.BUY, "91250.01", "91250.01"),       # on the grid: unchanged
+    (WireSide.SELL, "91250.01000000", "91250.01"),
     ("BUY", 0.29, "0.29"),                    # float via its repr; Decimal(0.29) would floor to 0.28
     ("SELL", 0.57, "0.57"),                   # Decimal(0.57) is 0.5699999..., ceil is still 0.57
     (1, 91250.019999, "91250.01"),            # the engine's +1/-1 sides
@@ -156,7 +156,7 @@ def test_eth_step_and_round_errors():
         with pytest.raises((ValueError, TypeError)):
             BTC.round_qty(bad)
     with pytest.raises(ValueError):
-        BTC.round_price(Side.BUY, "-1")
+        BTC.round_price(WireSide.BUY, "-1")
     with pytest.raises(ValueError):
         BTC.round_price("HOLD", "1")
 
@@ -196,7 +196,8 @@ floats = st.floats(min_value=0, max_value=1e8, allow_nan=False, allow_infinity=F
 def test_rounding_is_on_grid_and_never_worse(value, tick, step):
     rules = rules_with(tick, step)
     exact = D(repr(value)) if isinstance(value, float) else value
-    buy, sell, qty = rules.round_price(Side.BUY, value), rules.round_price(Side.SELL, value), rules.round_qty(value)
+    buy, sell = rules.round_price(WireSide.BUY, value), rules.round_price(WireSide.SELL, value)
+    qty = rules.round_qty(value)
     # on the grid
     assert on_grid(buy, tick) and on_grid(sell, tick) and on_grid(qty, step)
     assert Fraction(buy) % Fraction(tick) == 0 and Fraction(qty) % Fraction(step) == 0
@@ -207,7 +208,7 @@ def test_rounding_is_on_grid_and_never_worse(value, tick, step):
     # the result carries the grid's exponent, not the input's (no 300-digit coefficients)
     assert buy.as_tuple().exponent == sell.as_tuple().exponent == tick.as_tuple().exponent
     # idempotent
-    assert rules.round_price(Side.BUY, buy) == buy and rules.round_qty(qty) == qty
+    assert rules.round_price(WireSide.BUY, buy) == buy and rules.round_qty(qty) == qty
 
 
 @PROPERTY
@@ -234,11 +235,11 @@ REF = D("91250.00")
 
 
 @pytest.mark.parametrize("sample, order", [
-    ("rest_-1013_filter_lot_size.json", (Side.BUY, OrderType.LIMIT, "91250.00", "0.000015")),
-    ("rest_-1013_filter_price_filter.json", (Side.BUY, OrderType.LIMIT, "91250.005", "0.001")),
-    ("rest_-1013_filter_notional.json", (Side.BUY, OrderType.LIMIT, "91250.00", "0.00005")),
-    ("rest_-1013_filter_percent_price_by_side.json", (Side.SELL, OrderType.LIMIT, "456250.01", "0.001")),
-    ("rest_-1111_bad_precision.json", (Side.BUY, OrderType.LIMIT, "91250.00", "0.000010001")),
+    ("rest_-1013_filter_lot_size.json", (WireSide.BUY, OrderType.LIMIT, "91250.00", "0.000015")),
+    ("rest_-1013_filter_price_filter.json", (WireSide.BUY, OrderType.LIMIT, "91250.005", "0.001")),
+    ("rest_-1013_filter_notional.json", (WireSide.BUY, OrderType.LIMIT, "91250.00", "0.00005")),
+    ("rest_-1013_filter_percent_price_by_side.json", (WireSide.SELL, OrderType.LIMIT, "456250.01", "0.001")),
+    ("rest_-1111_bad_precision.json", (WireSide.BUY, OrderType.LIMIT, "91250.00", "0.000010001")),
 ])
 def test_local_reject_says_what_the_exchange_says(sample, order):
     reject = BTC.check(*order, REF)
@@ -249,65 +250,66 @@ def test_local_reject_says_what_the_exchange_says(sample, order):
 
 
 def test_check_accepts_good_orders():
-    assert BTC.check(Side.BUY, OrderType.LIMIT, D("91250.00"), D("0.002"), REF) is None
+    assert BTC.check(WireSide.BUY, OrderType.LIMIT, D("91250.00"), D("0.002"), REF) is None
     assert BTC.check("SELL", "LIMIT_MAKER", "91300.01", "0.00006", REF) is None        # 5.478 USDT
-    assert BTC.check(Side.BUY, OrderType.MARKET, None, D("0.01"), REF) is None
-    assert BTC.check(Side.BUY, OrderType.LIMIT, D("91250.00"), D("0.002"), None) is None  # no band without a reference
+    assert BTC.check(WireSide.BUY, OrderType.MARKET, None, D("0.01"), REF) is None
+    # no band without a reference
+    assert BTC.check(WireSide.BUY, OrderType.LIMIT, D("91250.00"), D("0.002"), None) is None
 
 
 def test_check_reasons_and_boundaries():
-    r = BTC.check(Side.BUY, OrderType.LIMIT, "91250.00", "0.000015", REF)
+    r = BTC.check(WireSide.BUY, OrderType.LIMIT, "91250.00", "0.000015", REF)
     assert (r.filter_name, r.param) == (FilterName.LOT_SIZE, "quantity")
     assert r.reason == "quantity 0.000015 not a multiple of stepSize 0.00001"
     # minNotional is inclusive: 5 USDT exactly passes, one step less fails
-    assert BTC.check(Side.BUY, OrderType.LIMIT, "100000", "0.00005", None) is None
-    r = BTC.check(Side.BUY, OrderType.LIMIT, "99999.99", "0.00005", None)
+    assert BTC.check(WireSide.BUY, OrderType.LIMIT, "100000", "0.00005", None) is None
+    r = BTC.check(WireSide.BUY, OrderType.LIMIT, "99999.99", "0.00005", None)
     assert r.filter_name is FilterName.NOTIONAL and "below minNotional 5" in r.reason
     # the band is inclusive at 0.2x and 5x of the reference
-    assert BTC.check(Side.BUY, OrderType.LIMIT, "18250.00", "0.001", REF) is None
-    r = BTC.check(Side.BUY, OrderType.LIMIT, "18249.99", "0.001", REF)
+    assert BTC.check(WireSide.BUY, OrderType.LIMIT, "18250.00", "0.001", REF) is None
+    r = BTC.check(WireSide.BUY, OrderType.LIMIT, "18249.99", "0.001", REF)
     assert r.filter_name is FilterName.PERCENT_PRICE_BY_SIDE
     assert r.reason == "BUY price 18249.99 outside [18250, 456250] around reference 91250"
-    assert BTC.check(Side.BUY, OrderType.LIMIT, "0", "0.001", REF).filter_name is FilterName.PRICE_FILTER
-    assert BTC.check(Side.BUY, OrderType.LIMIT, "1000000.01", "0.001", None).filter_name is FilterName.PRICE_FILTER
-    assert BTC.check(Side.BUY, OrderType.LIMIT, "91250", "9000.00001", None).filter_name is FilterName.LOT_SIZE
-    assert BTC.check(Side.BUY, OrderType.LIMIT, "91250", "0", None).filter_name is FilterName.LOT_SIZE
-    r = BTC.check(Side.BUY, OrderType.LIMIT, "91250.001", "0.001", REF)
+    assert BTC.check(WireSide.BUY, OrderType.LIMIT, "0", "0.001", REF).filter_name is FilterName.PRICE_FILTER
+    assert BTC.check(WireSide.BUY, OrderType.LIMIT, "1000000.01", "0.001", None).filter_name is FilterName.PRICE_FILTER
+    assert BTC.check(WireSide.BUY, OrderType.LIMIT, "91250", "9000.00001", None).filter_name is FilterName.LOT_SIZE
+    assert BTC.check(WireSide.BUY, OrderType.LIMIT, "91250", "0", None).filter_name is FilterName.LOT_SIZE
+    r = BTC.check(WireSide.BUY, OrderType.LIMIT, "91250.001", "0.001", REF)
     assert (r.filter_name, r.reason) == (FilterName.PRICE_FILTER, "price 91250.001 not a multiple of tickSize 0.01")
-    r = BTC.check(Side.BUY, OrderType.LIMIT, "91250.000000001", "0.001", REF)     # 9 decimals: -1111 first
+    r = BTC.check(WireSide.BUY, OrderType.LIMIT, "91250.000000001", "0.001", REF)     # 9 decimals: -1111 first
     assert (r.filter_name, r.param, r.code) == (FilterName.PRECISION, "price", -1111)
     assert r.exchange_msg == "Parameter 'price' has too much precision."
 
 
 def test_check_market_orders():
     # MARKET_LOT_SIZE caps market quantity; LOT_SIZE does not see it
-    r = BTC.check(Side.SELL, OrderType.MARKET, None, "83.77", REF)
+    r = BTC.check(WireSide.SELL, OrderType.MARKET, None, "83.77", REF)
     assert r.filter_name is FilterName.MARKET_LOT_SIZE and r.exchange_msg == "Filter failure: MARKET_LOT_SIZE"
-    assert BTC.check(Side.SELL, OrderType.LIMIT, "91250", "83.77", REF) is None
+    assert BTC.check(WireSide.SELL, OrderType.LIMIT, "91250", "83.77", REF) is None
     # notional of a MARKET order is taken at the reference price; maxNotional is not applied to market
-    assert BTC.check(Side.BUY, OrderType.MARKET, None, "0.00005", D("99999")).filter_name is FilterName.NOTIONAL
-    assert ETH.check(Side.BUY, OrderType.MARKET, None, "1701", D("100000")) is None       # 170 M > maxNotional
-    assert ETH.check(Side.BUY, OrderType.LIMIT, "100000", "1701", None).filter_name is FilterName.NOTIONAL
+    assert BTC.check(WireSide.BUY, OrderType.MARKET, None, "0.00005", D("99999")).filter_name is FilterName.NOTIONAL
+    assert ETH.check(WireSide.BUY, OrderType.MARKET, None, "1701", D("100000")) is None       # 170 M > maxNotional
+    assert ETH.check(WireSide.BUY, OrderType.LIMIT, "100000", "1701", None).filter_name is FilterName.NOTIONAL
     with pytest.raises(ValueError, match="reference_price"):
-        BTC.check(Side.BUY, OrderType.MARKET, None, "0.01", None)
+        BTC.check(WireSide.BUY, OrderType.MARKET, None, "0.01", None)
 
 
 def test_check_legacy_filters_report_their_own_names():
-    r = LEGACY_BTC.check(Side.BUY, OrderType.LIMIT, "60000", "0.0001", None)          # 6 < 10 USDT
+    r = LEGACY_BTC.check(WireSide.BUY, OrderType.LIMIT, "60000", "0.0001", None)          # 6 < 10 USDT
     assert (r.filter_name, r.exchange_msg) == (FilterName.MIN_NOTIONAL, "Filter failure: MIN_NOTIONAL")
-    r = LEGACY_BTC.check(Side.SELL, OrderType.LIMIT, "1000", "0.01", D("60000"))
+    r = LEGACY_BTC.check(WireSide.SELL, OrderType.LIMIT, "1000", "0.01", D("60000"))
     assert r.filter_name is FilterName.PERCENT_PRICE
 
 
 def test_check_rejects_unsupported_usage():
     with pytest.raises(ValueError):
-        BTC.check(Side.BUY, OrderType.STOP_LOSS_LIMIT, "1", "1", REF)
+        BTC.check(WireSide.BUY, OrderType.STOP_LOSS_LIMIT, "1", "1", REF)
     with pytest.raises(ValueError):
-        BTC.check(Side.BUY, OrderType.LIMIT, None, "1", REF)
+        BTC.check(WireSide.BUY, OrderType.LIMIT, None, "1", REF)
     with pytest.raises(ValueError):
-        BTC.check(Side.BUY, "POST_ONLY", "1", "1", REF)
+        BTC.check(WireSide.BUY, "POST_ONLY", "1", "1", REF)
     with pytest.raises(ValueError):
-        BTC.check(Side.BUY, OrderType.LIMIT, "1", "1", D(0))
+        BTC.check(WireSide.BUY, OrderType.LIMIT, "1", "1", D(0))
 
 
 # --- check(): against a direct Decimal computation from the raw exchangeInfo JSON ---------
@@ -319,7 +321,7 @@ def decimals(x: Decimal) -> int:
     return 0 if x == 0 else max(0, -x.normalize().as_tuple().exponent)
 
 
-def reference_check(side: Side, order_type: OrderType, price, qty: Decimal, ref) -> str | None:
+def reference_check(side: WireSide, order_type: OrderType, price, qty: Decimal, ref) -> str | None:
     """The BTCUSDT filters written out directly: Decimal %, *, <= in a 100-digit context."""
     with localcontext() as ctx:
         ctx.prec = 100
@@ -332,7 +334,7 @@ def reference_check(side: Side, order_type: OrderType, price, qty: Decimal, ref)
                 return "PRICE_FILTER"
             if ref is not None:
                 pp = RAW["PERCENT_PRICE_BY_SIDE"]
-                up, down = ("bidMultiplierUp", "bidMultiplierDown") if side is Side.BUY else (
+                up, down = ("bidMultiplierUp", "bidMultiplierDown") if side is WireSide.BUY else (
                     "askMultiplierUp", "askMultiplierDown")
                 if not ref * D(pp[down]) <= price <= ref * D(pp[up]):
                     return "PERCENT_PRICE_BY_SIDE"
@@ -360,14 +362,14 @@ def scaled(low: int, high: int, places: int):
 
 @PROPERTY
 @given(
-    st.sampled_from(list(Side)),
+    st.sampled_from(list(WireSide)),
     st.sampled_from([OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.MARKET]),
     scaled(0, 150_000_000, 2),                     # price up to 1.5 M (above maxPrice)
     scaled(0, 1_000_000, 5),                       # qty up to 10 (off grid and under min included)
     st.one_of(st.none(), st.builds(lambda n: D(n).scaleb(-2), st.integers(1_000_000, 20_000_000))),
 )
-@example(Side.BUY, OrderType.LIMIT, D("91250.00"), D("0.00005"), None)
-@example(Side.BUY, OrderType.MARKET, D(0), D("84"), D("91250"))
+@example(WireSide.BUY, OrderType.LIMIT, D("91250.00"), D("0.00005"), None)
+@example(WireSide.BUY, OrderType.MARKET, D(0), D("84"), D("91250"))
 def test_check_agrees_with_direct_decimal_computation(side, order_type, price, qty, ref):
     if order_type is OrderType.MARKET and ref is None:
         ref = D("91250.00")

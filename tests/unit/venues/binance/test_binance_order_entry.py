@@ -20,12 +20,12 @@ from dmabot.venues.binance.protocol import (
     RestRequests,
     ServerClock,
     TimeInForce,
+    WireSide,
     format_decimal,
     parse_exchange_info,
     parse_order,
     parse_order_response,
 )
-from dmabot.venues.binance.protocol import Side as WireSide
 from dmabot.venues.binance.protocol.orders import LocalStatus
 from tests.helpers.paths import TEST_DATA
 

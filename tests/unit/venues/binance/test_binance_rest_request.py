@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dmabot.venues.binance.protocol import Credentials, OrderType, RespType, Side, TimeInForce, signed_query
+from dmabot.venues.binance.protocol import Credentials, OrderType, RespType, TimeInForce, WireSide, signed_query
 from dmabot.venues.binance.protocol.rest_request import OrderTemplate, RequestError, RestRequests
 from dmabot.venues.binance.protocol.signing import PreparedHmac
 
@@ -52,10 +52,10 @@ def verify(body: bytes) -> list[tuple[str, str]]:
 
 
 CASES = [
-    (Side.BUY, OrderType.LIMIT, TimeInForce.GTC, "0.002", "91250"),
-    (Side.SELL, OrderType.LIMIT, TimeInForce.IOC, "0.05", "3150.01"),
-    (Side.BUY, OrderType.LIMIT_MAKER, None, "0.00001", "91249.99"),
-    (Side.SELL, OrderType.MARKET, None, "0.01", None),
+    (WireSide.BUY, OrderType.LIMIT, TimeInForce.GTC, "0.002", "91250"),
+    (WireSide.SELL, OrderType.LIMIT, TimeInForce.IOC, "0.05", "3150.01"),
+    (WireSide.BUY, OrderType.LIMIT_MAKER, None, "0.00001", "91249.99"),
+    (WireSide.SELL, OrderType.MARKET, None, "0.01", None),
 ]
 
 
@@ -109,18 +109,18 @@ def test_prepared_hmac_is_hmac(message, key):
 ])
 def test_malformed_orders_are_refused(creds, order_type, tif, px):
     with pytest.raises(RequestError):
-        OrderTemplate(HOST, "BTCUSDT", creds).build(Side.BUY, order_type, tif, "1", px, CID, TS)
+        OrderTemplate(HOST, "BTCUSDT", creds).build(WireSide.BUY, order_type, tif, "1", px, CID, TS)
 
 
 @pytest.mark.parametrize("cid", ["", "a" * 37, "has space", "semi;colon", "ü"])
 def test_bad_client_ids_are_refused(creds, cid):
     with pytest.raises(RequestError):
-        OrderTemplate(HOST, "BTCUSDT", creds).build(Side.BUY, OrderType.MARKET, None, "1", None, cid, TS)
+        OrderTemplate(HOST, "BTCUSDT", creds).build(WireSide.BUY, OrderType.MARKET, None, "1", None, cid, TS)
 
 
 def test_bad_quantity_and_symbol_are_refused(creds):
     with pytest.raises(RequestError):
-        OrderTemplate(HOST, "BTCUSDT", creds).build(Side.BUY, OrderType.MARKET, None, "-1", None, CID, TS)
+        OrderTemplate(HOST, "BTCUSDT", creds).build(WireSide.BUY, OrderType.MARKET, None, "-1", None, CID, TS)
     with pytest.raises(RequestError):
         OrderTemplate(HOST, "BTC USDT", creds)
 
@@ -174,7 +174,7 @@ def test_ed25519_template_equals_signed_query():
     params = [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "GTC"),
               ("quantity", "0.002"), ("price", "91250"), ("newClientOrderId", CID), ("newOrderRespType", "RESULT")]
     body = OrderTemplate(HOST, "BTCUSDT", creds).body(
-        Side.BUY, OrderType.LIMIT, TimeInForce.GTC, "0.002", "91250", CID, TS)
+        WireSide.BUY, OrderType.LIMIT, TimeInForce.GTC, "0.002", "91250", CID, TS)
     # Ed25519 signatures are deterministic, so the two must match byte for byte.
     assert body.decode() == signed_query(params, creds, TS, 5000)
 

@@ -10,15 +10,8 @@ from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from dmabot.venues.binance.fast.order_writer import OrderPlaceWriter
 from dmabot.venues.binance.protocol import Credentials
-from dmabot.venues.binance.protocol.events import (
-    EventStreamTerminated,
-    ExecutionReport,
-    OrderType,
-    RespType,
-    ServerShutdown,
-    Side,
-    TimeInForce,
-)
+from dmabot.venues.binance.protocol.user_events import EventStreamTerminated, ExecutionReport, ServerShutdown
+from dmabot.venues.binance.protocol.wire import OrderType, RespType, TimeInForce, WireSide
 from dmabot.venues.binance.protocol.ws_api import (
     ORDER_PLACE_METHOD,
     SUBSCRIBE_METHOD,
@@ -112,10 +105,10 @@ def test_server_shutdown_unknown_replies_and_garbage(session):
 # --- order.place from the prepared template -------------------------------------------------
 
 ORDER_CASES = [
-    (Side.BUY, OrderType.LIMIT, TimeInForce.IOC, "0.00123", "91250.01"),
-    (Side.SELL, OrderType.LIMIT, TimeInForce.GTC, "0.01", "52000"),
-    (Side.SELL, OrderType.LIMIT_MAKER, None, "1.5", "3150.2"),
-    (Side.BUY, OrderType.MARKET, None, "0.0001", None),
+    (WireSide.BUY, OrderType.LIMIT, TimeInForce.IOC, "0.00123", "91250.01"),
+    (WireSide.SELL, OrderType.LIMIT, TimeInForce.GTC, "0.01", "52000"),
+    (WireSide.SELL, OrderType.LIMIT_MAKER, None, "1.5", "3150.2"),
+    (WireSide.BUY, OrderType.MARKET, None, "0.0001", None),
 ]
 
 
@@ -142,24 +135,24 @@ def test_order_place_template_signs_what_the_session_signs(credentials, side, or
 def test_order_place_writer_refuses_what_binance_would():
     writer = OrderPlaceWriter("BTCUSDT", Credentials(API_KEY, SECRET))
     with pytest.raises(ValueError, match="timeInForce"):
-        writer.build(Side.BUY, OrderType.MARKET, TimeInForce.IOC, "1", None, "a", 1)
+        writer.build(WireSide.BUY, OrderType.MARKET, TimeInForce.IOC, "1", None, "a", 1)
     with pytest.raises(ValueError, match="needs price"):
-        writer.build(Side.BUY, OrderType.LIMIT, TimeInForce.IOC, "1", None, "a", 1)
+        writer.build(WireSide.BUY, OrderType.LIMIT, TimeInForce.IOC, "1", None, "a", 1)
     with pytest.raises(ValueError, match="takes no price"):
-        writer.build(Side.BUY, OrderType.MARKET, None, "1", "5", "a", 1)
+        writer.build(WireSide.BUY, OrderType.MARKET, None, "1", "5", "a", 1)
     with pytest.raises(ValueError, match="timestamp"):
-        writer.build(Side.BUY, OrderType.MARKET, None, "1", None, "a", 0)
+        writer.build(WireSide.BUY, OrderType.MARKET, None, "1", None, "a", 0)
     with pytest.raises(ValueError, match="symbol"):
         OrderPlaceWriter("BTC/USDT", Credentials(API_KEY, SECRET))
     for qty, px in (("1e-5", "1"), ("1", '1","x":"'), ("", "1"), ("1.0.0", "1"), ("-1", "1")):
         with pytest.raises(ValueError, match="plain decimal"):
-            writer.build(Side.BUY, OrderType.LIMIT, TimeInForce.GTC, qty, px, "a", 1)
+            writer.build(WireSide.BUY, OrderType.LIMIT, TimeInForce.GTC, qty, px, "a", 1)
     for cid in ("", "a" * 37, 'x"}', "has space", "ü"):
         with pytest.raises(ValueError, match="newClientOrderId"):
-            writer.build(Side.BUY, OrderType.MARKET, None, "1", None, cid, 1)
+            writer.build(WireSide.BUY, OrderType.MARKET, None, "1", None, cid, 1)
 
 
-COMBOS = [(Side(side), OrderType(t), None if tif is None else TimeInForce(tif))
+COMBOS = [(WireSide(side), OrderType(t), None if tif is None else TimeInForce(tif))
           for side in ("BUY", "SELL")
           for t, tifs in (("LIMIT", ("GTC", "IOC", "FOK")), ("LIMIT_MAKER", (None,)), ("MARKET", (None,)))
           for tif in tifs]

@@ -10,8 +10,9 @@ import pytest
 
 from dmabot.app.config import ConfigError, parse_config
 from dmabot.core.types import Side
-from dmabot.venues.binance.protocol.events import OrderType, TimeInForce, parse_ws_api_message
 from dmabot.venues.binance.protocol.signing import Credentials
+from dmabot.venues.binance.protocol.wire import OrderType, TimeInForce
+from dmabot.venues.binance.protocol.ws_api import parse_ws_api_message
 from dmabot.venues.binance.session import SessionState, UserEventReceived, UserSubscribed
 from dmabot.venues.binance.settings import GatewaySettings, rest_target
 from tests.helpers.gateway_harness import DATA, SERVER_MS, T0, Harness, form, full_reply, http, load

@@ -22,8 +22,8 @@ from dmabot.venues.binance.protocol import (
     LotSize,
     OrderType,
     PriceFilter,
-    Side,
     SymbolRules,
+    WireSide,
     format_decimal,
     parse_exchange_info,
 )
@@ -307,7 +307,7 @@ def test_precision_counts_the_decimals_of_the_rounded_values():
     grid = LimitOrderGrid(rules)
     assert grid.prepare(BUY, 1.234, 1.0) is None
     assert grid.prepare(BUY, 1.23, 1.0) == ("1.23", "1")
-    assert rules.check(Side.BUY, OrderType.LIMIT, D("1.234"), D(1), None).filter_name is FilterName.PRECISION
+    assert rules.check(WireSide.BUY, OrderType.LIMIT, D("1.234"), D(1), None).filter_name is FilterName.PRECISION
 
 
 def test_symbol_and_unrepresentable_rules():

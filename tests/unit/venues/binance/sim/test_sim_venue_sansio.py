@@ -499,19 +499,19 @@ def test_order_test_validates_without_trading() -> None:
 
 
 def test_every_reply_and_event_parses_with_the_engines_own_parsers() -> None:
-    from dmabot.venues.binance.protocol import events as ev
+    from dmabot.venues.binance import protocol
 
     w = World()
-    market = ev.parse_order_response(w.order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.006"))
-    assert market.status is ev.OrderStatus.FILLED and market.executed_qty == Decimal("0.006")
+    market = protocol.parse_order_response(w.order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.006"))
+    assert market.status is protocol.OrderStatus.FILLED and market.executed_qty == Decimal("0.006")
     assert sum(f.qty for f in market.fills) == market.executed_qty
     assert market.avg_price == market.cum_quote_qty / market.executed_qty
-    ack = ev.parse_order_response(
+    ack = protocol.parse_order_response(
         w.order(
             symbol="BTCUSDT", side="SELL", type="LIMIT_MAKER", quantity="0.001", price="92000", newClientOrderId="mk"
         )
     )
-    assert ack.resp_type is ev.RespType.ACK
+    assert ack.resp_type is protocol.RespType.ACK
     resting = w.order(
         symbol="ETHUSDT",
         side="BUY",
@@ -521,36 +521,35 @@ def test_every_reply_and_event_parses_with_the_engines_own_parsers() -> None:
         price="3100",
         newOrderRespType="RESULT",
     )
-    assert ev.parse_order_response(resting).status is ev.OrderStatus.NEW
-    [state] = ev.parse_open_orders(w.venue.open_orders({"symbol": "ETHUSDT"}, NOW))
+    assert protocol.parse_order_response(resting).status is protocol.OrderStatus.NEW
+    [state] = protocol.parse_open_orders(w.venue.open_orders({"symbol": "ETHUSDT"}, NOW))
     assert state.order_id == resting["orderId"]
-    assert ev.parse_order(w.venue.query_order({"symbol": "BTCUSDT", "origClientOrderId": "mk"}, NOW)).order_id == (
-        ack.order_id
-    )
-    cancel = ev.parse_cancel_response(
+    queried = protocol.parse_order(w.venue.query_order({"symbol": "BTCUSDT", "origClientOrderId": "mk"}, NOW))
+    assert queried.order_id == ack.order_id
+    cancel = protocol.parse_cancel_response(
         w.venue.cancel_order({"symbol": "ETHUSDT", "orderId": str(resting["orderId"])}, NOW)
     )
-    assert cancel.status is ev.OrderStatus.CANCELED
-    [cancel_all] = ev.parse_cancel_open_orders(w.venue.cancel_open_orders({"symbol": "BTCUSDT"}, NOW))
+    assert cancel.status is protocol.OrderStatus.CANCELED
+    [cancel_all] = protocol.parse_cancel_open_orders(w.venue.cancel_open_orders({"symbol": "BTCUSDT"}, NOW))
     assert cancel_all.orig_client_order_id == "mk"
-    trades = ev.parse_my_trades(w.venue.my_trades({"symbol": "BTCUSDT"}, NOW))
+    trades = protocol.parse_my_trades(w.venue.my_trades({"symbol": "BTCUSDT"}, NOW))
     assert [t.trade_id for t in trades] == [f.trade_id for f in market.fills]
-    account = ev.parse_account(w.venue.account({}, NOW))
+    account = protocol.parse_account(w.venue.account({}, NOW))
     assert account.balance("BTC").free == Decimal("1.006") - sum(f.commission for f in market.fills)
-    parsed = [ev.parse_user_event({"subscriptionId": 0, "event": e}) for e in w.events]
-    reports = [p for p in parsed if isinstance(p, ev.ExecutionReport)]
+    parsed = [protocol.parse_user_event({"subscriptionId": 0, "event": e}) for e in w.events]
+    reports = [p for p in parsed if isinstance(p, protocol.ExecutionReport)]
     assert [r.exec_type for r in reports if (r.symbol, r.order_id) == ("BTCUSDT", market.order_id)] == [
-        ev.ExecType.NEW,
-        ev.ExecType.TRADE,
-        ev.ExecType.TRADE,
+        protocol.ExecType.NEW,
+        protocol.ExecType.TRADE,
+        protocol.ExecType.TRADE,
     ]
     fills = [r for r in reports if r.is_fill]
     assert [r.trade_id for r in fills] == [f.trade_id for f in market.fills]
-    assert fills[-1].cum_qty == Decimal("0.006") and fills[-1].status is ev.OrderStatus.FILLED
-    canceled = [r for r in reports if r.exec_type is ev.ExecType.CANCELED]
+    assert fills[-1].cum_qty == Decimal("0.006") and fills[-1].status is protocol.OrderStatus.FILLED
+    canceled = [r for r in reports if r.exec_type is protocol.ExecType.CANCELED]
     assert {r.order_client_id for r in canceled} == {resting["clientOrderId"], "mk"}
-    assert all(isinstance(p, ev.ExecutionReport | ev.AccountPosition) for p in parsed)
-    error = ev.parse_api_error(error_of(w.venue.cancel_open_orders, {"symbol": "BTCUSDT"}, NOW), 400)
+    assert all(isinstance(p, protocol.ExecutionReport | protocol.AccountPosition) for p in parsed)
+    error = protocol.parse_api_error(error_of(w.venue.cancel_open_orders, {"symbol": "BTCUSDT"}, NOW), 400)
     assert error.code == -2011
 
 
