@@ -10,7 +10,7 @@ from dmabot.io.reactor import Reactor
 from dmabot.venues.binance.protocol.user_events import ExecutionReport
 from dmabot.venues.binance.user_data import UserDataStream
 from tests.helpers.sim_clients import run_until
-from tests.integration.test_sim_venue import CREDS, Trader, start_sim
+from tests.helpers.sim_venue import CREDS, Trader, start_sim
 
 
 @pytest.fixture

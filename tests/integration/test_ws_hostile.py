@@ -20,7 +20,7 @@ from dmabot.venues.binance.protocol.user_events import ExecutionReport
 from dmabot.venues.binance.user_data import UserDataStream
 from tests.helpers.hostile_peer import HostilePeer
 from tests.helpers.sim_clients import run_until
-from tests.integration.test_sim_venue import CREDS
+from tests.helpers.sim_venue import CREDS
 
 MS = 1_000_000
 FAST = WebSocketSettings(handshake_timeout_ns=500 * MS, liveness_timeout_ns=400 * MS)

@@ -15,7 +15,7 @@ from dmabot.venues.binance.user_data import UserDataStream
 from tests.helpers.hostile_peer import HostilePeer
 from tests.helpers.processes import tls_files
 from tests.helpers.sim_clients import run_until
-from tests.integration.test_sim_venue import CREDS
+from tests.helpers.sim_venue import CREDS
 
 RECONNECTS = 300
 

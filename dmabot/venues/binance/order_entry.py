@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from dmabot.core.types import ExecReport, ExecStatus, Order
+from dmabot.io.url import Target
 from dmabot.venues.binance.fast.grid import LimitOrderGrid
 from dmabot.venues.binance.fast.order_writer import OrderPlaceWriter
 from dmabot.venues.binance.protocol.client_order_id import ClientOrderIdFactory
@@ -46,7 +47,7 @@ from dmabot.venues.binance.protocol.wire import (
 )
 from dmabot.venues.binance.protocol.ws_api import WsApiResponse
 from dmabot.venues.binance.request_kinds import RequestKind, Tag, json_body
-from dmabot.venues.binance.settings import NS, RestTarget
+from dmabot.venues.binance.settings import NS
 
 if TYPE_CHECKING:
     from dmabot.venues.binance.session import BinanceSession
@@ -92,7 +93,7 @@ class OrderEntry:
         self.venue_rejections = 0
         self.orders_sent = 0
 
-    def load(self, rules: list[SymbolRules], target: RestTarget) -> None:
+    def load(self, rules: list[SymbolRules], target: Target) -> None:
         """exchangeInfo answered: what every order is rounded, checked and built with."""
         s, symbols = self.settings, self.session.symbols
         self.rules = rules
@@ -137,14 +138,14 @@ class OrderEntry:
         client_id = self.ids.make(order)
         # registered before the bytes exist: a reply cannot beat it
         self.registry.register(order, client_id, Decimal(qty_text), now)
-        self._send(order.sym, client_id, WireSide.BUY if order.side > 0 else WireSide.SELL, px_text, qty_text, now)
+        self._send(order.sym, client_id, WireSide.of(order.side), px_text, qty_text, now)
 
     def _round_and_check(self, order: Order, reference: float | None, now: int) -> tuple[str | None, str] | None:
         """The exact Decimal path: the rounded texts (no price for MARKET), or None after
         rejecting the order locally with the filter's name (or `invalid` for a value no filter
         can round, or a MARKET order before there is a touch to check its notional with)."""
         rules = self.rules[order.sym]
-        side = WireSide.BUY if order.side > 0 else WireSide.SELL
+        side = WireSide.of(order.side)
         order_type = self.settings.order_type
         try:
             px = None if order_type is OrderType.MARKET else rules.round_price(side, order.px)
@@ -268,7 +269,7 @@ class OrderEntry:
             if tracked is None or not self.session.connected:
                 continue
             order = tracked.order
-            side = WireSide.BUY if order.side > 0 else WireSide.SELL
+            side = WireSide.of(order.side)
             px_text = None if self.settings.order_type is OrderType.MARKET else \
                 format_decimal(tracked.rules.round_price(side, order.px))
             self._send(order.sym, client_id, side, px_text, format_decimal(tracked.qty), now)

@@ -5,11 +5,11 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from dmabot.io.url import Target
 from dmabot.venues.binance.protocol.filters import format_decimal, parse_exchange_info
 from dmabot.venues.binance.protocol.rest_protocol import RateLimitState, RequestFailed, Response
 from dmabot.venues.binance.protocol.wire import ErrorCode, is_error_body, parse_api_error
 from dmabot.venues.binance.request_kinds import RequestKind, Tag, json_body
-from dmabot.venues.binance.settings import RestTarget
 
 if TYPE_CHECKING:
     from dmabot.venues.binance.session import BinanceSession
@@ -21,7 +21,7 @@ class RulesLoader:
     """Asks exchangeInfo for all symbols; on -1121 "Invalid symbol." (which does not say which),
     asks for each alone to name the unknown ones, then fails the session."""
 
-    def __init__(self, session: BinanceSession, target: RestTarget) -> None:
+    def __init__(self, session: BinanceSession, target: Target) -> None:
         self.session = session
         self.target = target
         self._pending = 0

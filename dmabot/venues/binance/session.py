@@ -32,6 +32,7 @@ from typing import Any, Union
 
 from dmabot.core.types import ExecReport
 from dmabot.io.backoff import Backoff
+from dmabot.io.url import Target
 from dmabot.venues.binance.order_entry import OrderEntry
 from dmabot.venues.binance.protocol.balances import BalanceBook
 from dmabot.venues.binance.protocol.clock import ClockState, ServerClock, parse_server_time
@@ -51,7 +52,7 @@ from dmabot.venues.binance.protocol.ws_api import WsApiResponse
 from dmabot.venues.binance.reconcile import Reconciler
 from dmabot.venues.binance.request_kinds import RECONCILIATION, RequestKind, Tag, json_body
 from dmabot.venues.binance.rules_loader import RulesLoader
-from dmabot.venues.binance.settings import NS, GatewaySettings, RestTarget
+from dmabot.venues.binance.settings import NS, GatewaySettings
 
 log = logging.getLogger("dmabot.gateway.binance")
 
@@ -214,7 +215,7 @@ Command = Union[Connect, ScheduleReconnect, SendRest, SetRestDeadline, CloseRest
 class BinanceSession:
     """The state of order entry for one account and what to do next; see the module."""
 
-    def __init__(self, symbols: Sequence[str], settings: GatewaySettings, target: RestTarget, session_ms: int,
+    def __init__(self, symbols: Sequence[str], settings: GatewaySettings, target: Target, session_ms: int,
                  touch: Callable[[int], tuple[float, float]], rng: random.Random | None = None,
                  wall_ns: Callable[[], int] = time.time_ns) -> None:
         self.symbols = tuple(symbols)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
+from dmabot.io.url import Target, parse_target
 from dmabot.venues.binance.protocol.signing import Credentials
 from dmabot.venues.binance.protocol.wire import OrderType, RespType, TimeInForce
 
@@ -17,27 +17,12 @@ class OrderTransport(enum.Enum):
     WS_API = "ws_api"      # order.place on the WebSocket API connection, many in flight
 
 
-@dataclass(frozen=True)
-class RestTarget:
-    host: str
-    port: int
-    tls: bool
-
-    @property
-    def host_header(self) -> str:
-        default = 443 if self.tls else 80
-        return self.host if self.port == default else f"{self.host}:{self.port}"
-
-
-def rest_target(url: str) -> RestTarget:
-    """``https://host[:port]`` (or ``http://`` for plain TCP against a local simulator)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError(f"expected an https:// URL, got {url!r}")
-    if parts.path.strip("/") or parts.query:
+def rest_target(url: str) -> Target:
+    """``https://host[:port]`` (or ``http://`` for plain TCP against a local simulator), no path."""
+    target = parse_target(url, ("https", "http"))
+    if target.target != "/":
         raise ValueError(f"expected the REST base without a path, got {url!r}")
-    tls = parts.scheme == "https"
-    return RestTarget(parts.hostname, parts.port or (443 if tls else 80), tls)
+    return target
 
 
 @dataclass(frozen=True)

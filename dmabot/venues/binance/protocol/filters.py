@@ -412,7 +412,7 @@ def coerce_side(side: WireSide | str | int) -> WireSide:
         return side
     if isinstance(side, int) and not isinstance(side, bool):
         if side in (1, -1):
-            return WireSide.BUY if side == 1 else WireSide.SELL
+            return WireSide.of(side)
     elif isinstance(side, str):
         try:
             return WireSide(side)

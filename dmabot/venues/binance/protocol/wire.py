@@ -32,6 +32,11 @@ class WireSide(enum.StrEnum):
     BUY = "BUY"
     SELL = "SELL"
 
+    @classmethod
+    def of(cls, side: int) -> WireSide:
+        """From the engine's side (+1 buy, -1 sell)."""
+        return cls.BUY if side > 0 else cls.SELL
+
 
 class OrderType(enum.StrEnum):
     LIMIT = "LIMIT"
