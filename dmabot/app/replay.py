@@ -23,9 +23,9 @@ from dmabot.app.config import Config, ConfigError, load_config, parse_config
 from dmabot.app.engine import build_pipeline
 from dmabot.core.positions import PositionBook
 from dmabot.core.replay_reader import MdLineReader, ReadStop
+from dmabot.core.symbols import SymbolTable
 from dmabot.core.types import ExecReport, ExecStatus, Order, Side
 from dmabot.io.reactor import ManualClock, Reactor
-from dmabot.venues.binance.fast.bookticker import SymbolTable
 from dmabot.venues.mock.gateway import MockVenue
 
 log = logging.getLogger("dmabot.replay")

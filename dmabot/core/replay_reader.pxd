@@ -1,6 +1,6 @@
 from libc.stdint cimport int64_t, uint64_t
 
-from dmabot.venues.binance.fast.bookticker cimport SymbolTable
+from dmabot.core.symbols cimport SymbolTable
 from dmabot.core.pipeline cimport Pipeline
 from dmabot.core.types cimport BookTicker
 

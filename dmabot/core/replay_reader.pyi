@@ -2,7 +2,7 @@ import enum
 
 from typing_extensions import disjoint_base
 
-from dmabot.venues.binance.fast.bookticker import SymbolTable
+from dmabot.core.symbols import SymbolTable
 
 from .pipeline import Pipeline
 

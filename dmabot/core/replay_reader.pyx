@@ -4,7 +4,7 @@ from libc.stdint cimport INT64_MAX, int32_t, int64_t
 from libc.stdlib cimport strtod
 from libc.string cimport memchr, memcmp
 
-from dmabot.venues.binance.fast.bookticker cimport SymbolTable
+from dmabot.core.symbols cimport SymbolTable
 from dmabot.core.pipeline cimport Pipeline
 from dmabot.core.types cimport BookTicker
 

@@ -1,9 +1,12 @@
 import enum
 
+from typing_extensions import disjoint_base
+
 class SinkStatus(enum.IntEnum):
     TAKEN = 0
     PASSED = 1
 
+@disjoint_base
 class PayloadSink:
     def take_payload(self, payload: bytes | bytearray | memoryview, ts: int) -> SinkStatus: ...
 
@@ -30,5 +33,6 @@ def read_frames(
     max_payload: int = 2**64 - 1,
 ) -> tuple[FrameStop, int, int, int]: ...
 
+@disjoint_base
 class ClientFrameWriter:
     def text(self, payload: bytes) -> bytes: ...

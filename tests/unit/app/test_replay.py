@@ -164,7 +164,7 @@ def test_md_numbers_read_back_exactly():
     from dmabot.app.engine import build_pipeline
     from dmabot.core.jsonl import format_number
     from dmabot.core.replay_reader import MdLineReader, ReadStop
-    from dmabot.venues.binance.fast.bookticker import SymbolTable
+    from dmabot.core.symbols import SymbolTable
 
     pipeline = build_pipeline(parse_config(HAND), record=False)
     reader = MdLineReader(pipeline, SymbolTable(["XUSDT"]))

@@ -3,6 +3,7 @@
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 from dmabot.core.ring cimport TickRing
+from dmabot.core.symbols cimport SymbolTable
 from dmabot.core.types cimport BookTicker
 from dmabot.io.frames cimport PayloadSink
 
@@ -25,22 +26,6 @@ cpdef enum DecodeResult:
 
 cdef enum:
     N_DECODE_RESULT = 11
-    # Longest symbol name in UTF-8 bytes; Binance's are far shorter.
-    MAX_SYMBOL_BYTES = 32
-
-
-cdef class SymbolTable:
-    """Symbol name (UTF-8 bytes) -> index into the configured list, as an open-addressing
-    hash table in C arrays so a lookup creates no Python object."""
-    cdef readonly tuple names
-    cdef dict _index_by_name            # str -> index, for the ujson fallback
-    cdef unsigned char* _keys           # names[i] at _keys + i * MAX_SYMBOL_BYTES
-    cdef Py_ssize_t* _key_len
-    cdef int32_t* _slots                # symbol index, or -1 for an empty slot
-    cdef uint32_t _slot_mask
-
-    # Index of the symbol spelled by name[0:n], or -1.
-    cdef int32_t lookup_c(self, const unsigned char* name, Py_ssize_t n) noexcept nogil
 
 
 cdef class BookTickerDecoder(PayloadSink):

@@ -16,6 +16,7 @@ from libc.string cimport memcpy
 import ujson
 
 from dmabot.core.ring cimport TickRing
+from dmabot.core.symbols cimport SymbolTable, load8, same_bytes
 from dmabot.core.types cimport BookTicker
 from dmabot.io.frames cimport PASSED, TAKEN
 from dmabot.core.utf8 cimport utf8_valid
@@ -84,19 +85,9 @@ cdef inline const unsigned char* _skip_ws(const unsigned char* p,
     return p
 
 
-cdef inline bint _same_bytes(const unsigned char* a, const unsigned char* b,
-                             Py_ssize_t n) noexcept nogil:
-    # For the few bytes of a key or symbol an inline loop beats a call to memcmp.
-    cdef Py_ssize_t i
-    for i in range(n):
-        if a[i] != b[i]:
-            return False
-    return True
-
-
 cdef inline bint _starts_with(const unsigned char* p, const unsigned char* end,
                               const char* literal, Py_ssize_t n) noexcept nogil:
-    return end - p >= n and _same_bytes(p, <const unsigned char*>literal, n)
+    return end - p >= n and same_bytes(p, <const unsigned char*>literal, n)
 
 
 cdef inline uint32_t _key_bit(unsigned char key) noexcept nogil:
@@ -173,13 +164,6 @@ cdef inline bint _exact_decimal(uint64_t mantissa, Py_ssize_t n_frac,
     return True
 
 
-cdef inline uint64_t _load8(const unsigned char* p) noexcept nogil:
-    # Little-endian by construction; compilers make this one load on little-endian CPUs.
-    return (<uint64_t>p[0] | <uint64_t>p[1] << 8 | <uint64_t>p[2] << 16 | <uint64_t>p[3] << 24
-            | <uint64_t>p[4] << 32 | <uint64_t>p[5] << 40 | <uint64_t>p[6] << 48
-            | <uint64_t>p[7] << 56)
-
-
 cdef inline bint _eight_digits(uint64_t word) noexcept nogil:
     # Every byte in '0'..'9': high nibble 3, and adding 6 does not carry out of the nibble.
     return ((word & 0xF0F0F0F0F0F0F0F0ULL)
@@ -202,7 +186,7 @@ cdef inline const unsigned char* _scan_digits(const unsigned char* q, const unsi
     # decimals are one step.
     cdef uint64_t word
     while end - q >= 8:
-        word = _load8(q)
+        word = load8(q)
         if not _eight_digits(word):
             break
         mantissa[0] = mantissa[0] * 100000000 + _eight_digits_value(word)
@@ -245,91 +229,6 @@ cdef const unsigned char* _scan_price(const unsigned char* p, const unsigned cha
         text[q - first] = 0
         out[0] = PyOS_string_to_double(text, NULL, NULL)
     return q + 1
-
-
-cdef inline uint32_t _symbol_hash(const unsigned char* name, Py_ssize_t n) noexcept nogil:
-    # Multiplicative hash of the first and last eight bytes (fewer for short names) and the
-    # length: two loads and a multiply, where a byte-serial hash would chain n multiplies.
-    cdef uint64_t head = 0
-    cdef uint64_t tail = 0
-    cdef Py_ssize_t i
-    if n >= 8:
-        head = _load8(name)
-        tail = _load8(name + n - 8)
-    else:
-        for i in range(n):
-            head |= <uint64_t>name[i] << (8 * i)
-    cdef uint64_t h = (head ^ (tail >> 3) ^ <uint64_t>n) * 0x9E3779B97F4A7C15ULL
-    return <uint32_t>(h ^ (h >> 32))     # fold the well-mixed high half into the low bits
-
-
-cdef class SymbolTable:
-    """Maps configured symbol names (uppercase, e.g. "BTCUSDT") to their index in `names`."""
-
-    def __cinit__(self, names):
-        self.names = tuple(names)
-        self._index_by_name = {}
-        cdef Py_ssize_t n = len(self.names)
-        # At most a quarter full, so most lookups hit on the first probe.
-        cdef uint32_t n_slots = 16
-        while n_slots < 4 * n:
-            n_slots *= 2
-        self._keys = <unsigned char*>calloc(n * MAX_SYMBOL_BYTES + 1, 1)
-        self._key_len = <Py_ssize_t*>calloc(n + 1, sizeof(Py_ssize_t))
-        self._slots = <int32_t*>calloc(n_slots, sizeof(int32_t))
-        if self._keys == NULL or self._key_len == NULL or self._slots == NULL:
-            raise MemoryError()
-        self._slot_mask = n_slots - 1
-        cdef uint32_t slot
-        for slot in range(n_slots):
-            self._slots[slot] = -1
-        cdef int32_t index
-        cdef bytes key
-        for index, name in enumerate(self.names):
-            if not isinstance(name, str) or not name or name != name.upper():
-                raise ValueError(f"symbol names are non-empty uppercase strings, got {name!r}")
-            if name in self._index_by_name:
-                raise ValueError(f"duplicate symbol {name!r}")
-            key = name.encode("utf-8")
-            if len(key) > MAX_SYMBOL_BYTES:
-                raise ValueError(f"symbol {name!r} is longer than {MAX_SYMBOL_BYTES} bytes")
-            self._index_by_name[name] = index
-            memcpy(self._keys + index * MAX_SYMBOL_BYTES, <const char*>key, len(key))
-            self._key_len[index] = len(key)
-            slot = _symbol_hash(<const unsigned char*><const char*>key,
-                                len(key)) & self._slot_mask
-            while self._slots[slot] >= 0:
-                slot = (slot + 1) & self._slot_mask
-            self._slots[slot] = index
-
-    def __dealloc__(self):
-        free(self._keys)
-        free(self._key_len)
-        free(self._slots)
-
-    cdef int32_t lookup_c(self, const unsigned char* name, Py_ssize_t n) noexcept nogil:
-        if n > MAX_SYMBOL_BYTES:
-            return -1
-        cdef uint32_t slot = _symbol_hash(name, n) & self._slot_mask
-        cdef int32_t index = self._slots[slot]
-        while index >= 0:
-            if (self._key_len[index] == n
-                    and _same_bytes(self._keys + index * MAX_SYMBOL_BYTES, name, n)):
-                return index
-            slot = (slot + 1) & self._slot_mask
-            index = self._slots[slot]
-        return -1
-
-    def lookup(self, name):
-        """Index of `name` (str, or its UTF-8 bytes), or -1 if it is not configured."""
-        cdef bytes key = name.encode("utf-8") if isinstance(name, str) else bytes(name)
-        return self.lookup_c(<const unsigned char*><const char*>key, len(key))
-
-    def __len__(self):
-        return len(self.names)
-
-    def __repr__(self):
-        return f"SymbolTable({list(self.names)!r})"
 
 
 cdef bint _scan(SymbolTable symbols, const unsigned char* p, const unsigned char* end,
@@ -446,7 +345,7 @@ cdef DecodeResult _decode_slow(SymbolTable symbols, const char* data, Py_ssize_t
     if type(update_id) is not int or not 0 <= update_id < 2 ** 63:
         return BAD_UPDATE_ID
     symbol = message["s"]
-    raw.sym = symbols._index_by_name.get(symbol, -1) if type(symbol) is str else -1
+    raw.sym = symbols.index_by_name.get(symbol, -1) if type(symbol) is str else -1
     if raw.sym < 0:
         return UNKNOWN_SYMBOL
     for slot, key in enumerate(_PRICE_KEYS):

@@ -9,7 +9,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dmabot.core.ring import TickRing
-from dmabot.venues.binance.fast.bookticker import BookTickerDecoder, DecodeResult, SymbolTable
+from dmabot.core.symbols import SymbolTable
+from dmabot.venues.binance.fast.bookticker import BookTickerDecoder, DecodeResult
 from tests.helpers.paths import TEST_DATA
 from tests.references.bookticker import (
     SYMBOLS,
