@@ -1,7 +1,7 @@
 from collections.abc import Sequence
 from typing import final
 
-from .ring import TickRing
+from dmabot.core.ring import TickRing
 
 @final
 class MockFeed:
