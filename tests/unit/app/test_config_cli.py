@@ -112,3 +112,18 @@ def test_plain_decimal_forms_are_accepted():
     cfg = load_config(None, {"SYMBOLS": "BTCUSDT", "MAX_QPS": " 2.5e1 ", "MR_EDGE_BPS": ".5", "PX_MIN": "0",
                              "ORDER_QTY": "1.", "MR_WINDOW": "007"})
     assert (cfg.max_qps, cfg.mr_edge_bps, cfg.px_min, cfg.order_qty, cfg.mr_window) == (25.0, 0.5, 0.0, 1.0, 7)
+
+
+def test_environment_near_miss_is_logged_and_the_engine_runs(tmp_path, free_port):
+    from tests.helpers.processes import EngineProcess
+
+    engine = EngineProcess(tmp_path, free_port, {"SYMBOLS": "BTCUSDT", "MAX_NOTIONL": "5", "MOCK_TICK_HZ": "10"})
+    try:
+        engine.wait(lambda m: m.get("ticks_total", 0) > 0, "ticks")
+        log = engine.stop()
+    finally:
+        engine.kill()
+    warning = [line for line in log.splitlines() if "MAX_NOTIONL" in line]
+    assert len(warning) == 1 and " WARNING dmabot.config environment variable MAX_NOTIONL is not a key: did you " \
+                                 "mean MAX_NOTIONAL?" in warning[0]
+    assert "max_notional=1000 " in log
