@@ -14,10 +14,8 @@ USAGE = """usage: python -m dmabot [run] [ENV_FILE]     run the engine (ENV_FILE
 
 
 class _UtcFormatter(logging.Formatter):
-    converter = time.gmtime
-
-    def formatTime(self, record, datefmt=None):  # noqa: N802 - logging's API
-        return time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(record.created)) + f".{int(record.msecs):03d}Z"
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
 
 
 def setup_logging(level: str) -> None:
@@ -38,6 +36,8 @@ def run(argv: list[str]) -> int:
         print(f"dmabot: config error: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level)
+    for warning in config.warnings:
+        logging.getLogger("dmabot.config").warning("%s", warning)
     from dmabot.app.engine import Engine  # after logging: building the engine logs
 
     try:

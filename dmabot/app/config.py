@@ -1,29 +1,44 @@
 """Configuration: an env file (python-dotenv) under the process environment.
 
-Every key is declared once in `KEYS` with its parser, default and meaning; `load_config`
-parses them all and raises `ConfigError` naming the first bad key, its value and what is
-allowed. `Config.summary()` is the one startup log line, secrets masked.
+Every key is declared once, with its parser, default and meaning: the engine's here, each
+venue's in its package (`MOCK_KEYS`, `BINANCE_KEYS`); `KEYS` is their one table. `load_config`
+refuses a key it does not know, parses them all into frozen, typed sections (`Config`, with
+`Config.mock` and `Config.binance`) and raises `ConfigError` naming the first bad key, its
+value and what is allowed. `Config.summary()` is the one startup log line, secrets masked.
 """
 from __future__ import annotations
 
+import difflib
 import enum
-import math
+import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Iterable, Mapping
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+
+from dmabot.venues.base import VenueSpec
+from dmabot.venues.binance.config import BINANCE_KEYS, BinanceSettings, binance_settings
+from dmabot.venues.keys import ConfigError, Key, build_section, integer, number, text, yes_no
+from dmabot.venues.mock.settings import MOCK_KEYS, MockSettings
+
+__all__ = ["KEYS", "KEY_BY_NAME", "Config", "ConfigError", "StrategyName", "VenueMode", "load_config",
+           "parse_config"]
 
 
-class ConfigError(ValueError):
-    """A configuration value the engine cannot start with; the message names the key."""
-
-
-class Mode(enum.Enum):
+class VenueMode(enum.Enum):
+    """A FEED_MODE/VENUE_MODE value: the venue package it selects (`venue`). Binance's
+    environment is BINANCE_ENV's with `binance`; the two older values name it themselves."""
     MOCK = "mock"
-    BINANCE_SANDBOX = "binance_sandbox"
-    BINANCE_MAINNET = "binance_mainnet"
+    BINANCE = "binance"
+    BINANCE_SANDBOX = "binance_sandbox"      # = binance with BINANCE_ENV=testnet
+    BINANCE_MAINNET = "binance_mainnet"      # = binance with BINANCE_ENV=mainnet
+
+    @property
+    def venue(self) -> str:
+        return "mock" if self is VenueMode.MOCK else "binance"
 
 
 class StrategyName(enum.Enum):
@@ -46,54 +61,12 @@ LOG_LEVELS = {"trace": "DEBUG", "debug": "DEBUG", "info": "INFO", "warn": "WARNI
               "warning": "WARNING", "error": "ERROR", "off": "CRITICAL"}
 
 
-@dataclass(frozen=True)
-class MockVenue:
-    name: str
-    latency_ms: float
-    fee_bps: float
-
-
-# -- value parsers: each takes the raw string and returns the value or raises ValueError
-#    with a description of what is allowed --------------------------------------------
-def _number(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        ok = math.isfinite(value)
-        if ok and lo is not None:
-            ok = value > lo if lo_open else value >= lo
-        if ok and hi is not None:
-            ok = value <= hi
-        if not ok:
-            bound = ""
-            if lo is not None:
-                bound = f" {'>' if lo_open else '>='} {lo:g}"
-            if hi is not None:
-                bound += f"{' and' if bound else ''} <= {hi:g}"
-            raise ValueError(f"expected a finite number{bound}")
-        return value
-    return parse
-
-
-def _integer(lo: int, hi: int | None = None) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw, 10)
-        except ValueError:
-            value = None
-        if value is None or value < lo or (hi is not None and value > hi):
-            raise ValueError(f"expected an integer >= {lo}" + (f" and <= {hi}" if hi is not None else ""))
-        return value
-    return parse
-
-
-def _mode(raw: str) -> Mode:
+# -- the engine's value parsers (the generic ones are in dmabot.venues.keys) ------------------
+def _mode(raw: str) -> VenueMode:
     try:
-        return Mode(raw.strip().lower())
+        return VenueMode(raw.strip().lower())
     except ValueError:
-        raise ValueError("expected one of " + ", ".join(m.value for m in Mode)) from None
+        raise ValueError("expected one of " + ", ".join(m.value for m in VenueMode)) from None
 
 
 def _symbols(raw: str) -> tuple[str, ...]:
@@ -134,207 +107,142 @@ def _log_level(raw: str) -> str:
     raise ValueError("expected one of " + ", ".join(LOG_LEVELS))
 
 
-def _prices(raw: str) -> tuple[float, ...]:
-    parse = _number(0.0, lo_open=True)
-    return tuple(parse(p.strip()) for p in raw.split(",") if p.strip())
-
-
-def _venues(raw: str) -> tuple[MockVenue, ...]:
-    venues = []
-    for item in (s.strip() for s in raw.split(",") if s.strip()):
-        parts = item.split(":")
-        if len(parts) != 3 or not parts[0].isidentifier():
-            raise ValueError("expected name:latency_ms:fee_bps items, e.g. fastex:2:7.5,slowex:20:1")
-        latency = _number(0.0)(parts[1])
-        fee = _number(-100.0, 1000.0)(parts[2])
-        venues.append(MockVenue(parts[0], latency, fee))
-    if not venues or len({v.name for v in venues}) != len(venues):
-        raise ValueError("expected at least one venue, each name once")
-    return tuple(venues)
-
-
-def _tick_size(raw: str) -> float:
-    value = _number(0.0, 1.0, lo_open=True)(raw)
-    if abs(1 / value - round(1 / value)) > 1e-9 * (1 / value):
-        raise ValueError("expected 1/k for an integer k, such as 0.01 or 0.001")
-    return value
-
-
 def _power_of_two(raw: str) -> int:
-    value = _integer(2, 1 << 24)(raw)
+    value = integer(2, 1 << 24)(raw)
     if value & (value - 1):
         raise ValueError("expected a power of two between 2 and 16777216")
     return value
 
 
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in allowed:
-            raise ValueError("expected one of " + ", ".join(allowed))
-        return value
-    return parse
+BPS = 10_000.0          # edges and penalties: at most 100%
+DAY_MS = 86_400_000.0   # cooldowns: at most a day
+PRICE_MAX = 1e12
 
-
-def _text(raw: str) -> str:
-    return raw.strip()
-
-
-def _yes_no(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "yes", "true", "on"):
-        return True
-    if value in ("0", "no", "false", "off"):
-        return False
-    raise ValueError("expected yes or no")
-
-
-@dataclass(frozen=True)
-class Key:
-    name: str
-    parse: Callable[[str], Any]
-    default: str | None
-    doc: str
-    secret: bool = False
-
-
-KEYS: tuple[Key, ...] = (
-    Key("FEED_MODE", _mode, "mock", "market data source: mock, binance_sandbox, binance_mainnet"),
-    Key("VENUE_MODE", _mode, "mock", "where orders go: mock, binance_sandbox, binance_mainnet"),
+ENGINE_KEYS: tuple[Key, ...] = (
+    Key("FEED_MODE", _mode, "mock", "market data source: mock, binance (BINANCE_ENV), binance_sandbox, "
+        "binance_mainnet"),
+    Key("VENUE_MODE", _mode, "mock", "where orders go: mock, binance (BINANCE_ENV), binance_sandbox, "
+        "binance_mainnet"),
     Key("SYMBOLS", _symbols, None, "comma list of symbols (SYMBOL is the fallback)"),
-    Key("MAX_NOTIONAL", _number(0.0, lo_open=True), "1000", "risk: max px*qty of one order (quote currency)"),
-    Key("PX_MIN", _number(0.0), "0.0001", "risk: lowest acceptable order price"),
-    Key("PX_MAX", _number(0.0, lo_open=True), "1000000", "risk: highest acceptable order price"),
-    Key("MAX_QPS", _number(0.0, lo_open=True), "5", "risk: orders (parent) per second, token bucket"),
+    Key("MAX_NOTIONAL", number(0.0, PRICE_MAX, lo_open=True), "1000",
+        "risk: max px*qty of one order (quote currency)"),
+    Key("PX_MIN", number(0.0, PRICE_MAX), "0.0001", "risk: lowest acceptable order price"),
+    Key("PX_MAX", number(0.0, PRICE_MAX, lo_open=True), "1000000", "risk: highest acceptable order price"),
+    Key("MAX_QPS", number(0.0, 1_000_000.0, lo_open=True), "5", "risk: orders (parent) per second, token bucket"),
     Key("STRATEGIES", _strategies, "all", "comma list of strategies or all (STRATEGY is an alias)"),
-    Key("STRATEGY_WORKERS", _integer(1, 64), "2", "workers per strategy; symbols sharded by index"),
-    Key("ORDER_QTY", _number(0.0, lo_open=True), "0.001", "order size in base units"),
-    Key("MR_WINDOW", _integer(2, 1_000_000), "50", "mean reversion: ticks in the rolling mean"),
-    Key("MR_EDGE_BPS", _number(0.0), "5", "mean reversion: distance from the mean to trade, bps"),
-    Key("MR_COOLDOWN_MS", _number(0.0), "500", "mean reversion: min time between signals per symbol"),
-    Key("MA_FAST", _integer(1, 1_000_000), "10", "MA crossover: fast SMA ticks"),
-    Key("MA_SLOW", _integer(2, 1_000_000), "40", "MA crossover: slow SMA ticks (> MA_FAST)"),
-    Key("MA_EDGE_BPS", _number(0.0), "1", "MA crossover: min fast-slow gap, bps of the slow SMA"),
-    Key("MA_COOLDOWN_MS", _number(0.0), "500", "MA crossover: min time between signals per symbol"),
-    Key("VB_WINDOW", _integer(2, 1_000_000), "100", "breakout: ticks in the rolling high/low"),
-    Key("VB_EDGE_BPS", _number(0.0), "2", "breakout: distance beyond the high/low, bps"),
-    Key("VB_COOLDOWN_MS", _number(0.0), "1000", "breakout: min time between signals per symbol"),
-    Key("ROUTER_SPLIT", _integer(1, 16), "1", "venues an order is split across (best first)"),
-    Key("ROUTER_LATENCY_BPS_PER_MS", _number(0.0), "0.5", "router: cost of a venue's latency, bps per ms"),
-    Key("ROUTER_MISS_PENALTY_BPS", _number(0.0), "20",
+    Key("STRATEGY_WORKERS", integer(1, 64), "2", "workers per strategy; symbols sharded by index"),
+    Key("ORDER_QTY", number(1e-12, 1e9), "0.001", "order size in base units"),
+    Key("MR_WINDOW", integer(2, 1_000_000), "50", "mean reversion: ticks in the rolling mean"),
+    Key("MR_EDGE_BPS", number(0.0, BPS), "5", "mean reversion: distance from the mean to trade, bps"),
+    Key("MR_COOLDOWN_MS", number(0.0, DAY_MS), "500", "mean reversion: min time between signals per symbol"),
+    Key("MA_FAST", integer(1, 1_000_000), "10", "MA crossover: fast SMA ticks"),
+    Key("MA_SLOW", integer(2, 1_000_000), "40", "MA crossover: slow SMA ticks (> MA_FAST)"),
+    Key("MA_EDGE_BPS", number(0.0, BPS), "1", "MA crossover: min fast-slow gap, bps of the slow SMA"),
+    Key("MA_COOLDOWN_MS", number(0.0, DAY_MS), "500", "MA crossover: min time between signals per symbol"),
+    Key("VB_WINDOW", integer(2, 1_000_000), "100", "breakout: ticks in the rolling high/low"),
+    Key("VB_EDGE_BPS", number(0.0, BPS), "2", "breakout: distance beyond the high/low, bps"),
+    Key("VB_COOLDOWN_MS", number(0.0, DAY_MS), "1000", "breakout: min time between signals per symbol"),
+    Key("ROUTER_SPLIT", integer(1, 16), "1", "venues an order is split across (best first)"),
+    Key("ROUTER_LATENCY_BPS_PER_MS", number(0.0, BPS), "0.5", "router: cost of a venue's latency, bps per ms"),
+    Key("ROUTER_MISS_PENALTY_BPS", number(0.0, BPS), "20",
         "router: cost of a venue's unfilled orders, bps at 0% fill rate"),
-    Key("QTY_STEP", _number(0.0, lo_open=True), "0.00001", "lot size used when splitting orders"),
-    Key("MOCK_SEED", _integer(0, 2**63 - 1), "42", "mock feed: random seed"),
-    Key("MOCK_TICK_HZ", _number(0.0, 1_000_000.0), "200",
-        "mock feed: ticks per second per symbol, 0 = as fast as possible"),
-    Key("MOCK_START_PRICES", _prices, "", "mock feed: start mid per symbol (comma list; default by symbol)"),
-    Key("MOCK_VOL_BPS", _number(0.0, 1000.0), "1", "mock feed: stdev of the mid per tick, bps"),
-    Key("MOCK_TICK_SIZE", _tick_size, "0.01", "mock feed: price grid"),
-    Key("MOCK_VENUES", _venues, "fastex:2:7.5,cheapex:25:1.0", "mock venues name:latency_ms:fee_bps, comma list"),
+    Key("QTY_STEP", number(1e-12, 1e9), "0.00001", "lot size used when splitting orders"),
     Key("RING_CAPACITY", _power_of_two, "65536", "ticks the feed-to-strategy ring holds (power of two)"),
-    Key("METRICS_HOST", _text, "0.0.0.0", "metrics HTTP bind address"),
-    Key("METRICS_PORT", _integer(0, 65535), "9898", "metrics HTTP port, 0 = any free port"),
-    Key("RECORD_FILE", _text, "", "JSONL recording path; empty = no recording"),
-    Key("RECORD_FLUSH_MS", _number(1.0, 60_000.0), "200", "recorder flush interval"),
+    Key("METRICS_HOST", text, "0.0.0.0", "metrics HTTP bind address"),
+    Key("METRICS_PORT", integer(0, 65535), "9898", "metrics HTTP port, 0 = any free port"),
+    Key("RECORD_FILE", text, "", "JSONL recording path; empty = no recording"),
+    Key("RECORD_FLUSH_MS", number(1.0, 60_000.0), "200", "recorder flush interval"),
     Key("LOG_LEVEL", _log_level, "info", "error, warn, info, debug (RUST_LOG is an alias)"),
-    Key("BINANCE_API_KEY", _text, "", "Binance API key", secret=True),
-    Key("BINANCE_API_SECRET", _text, "", "Binance API secret (HMAC)", secret=True),
-    Key("BINANCE_PRIVATE_KEY_FILE", _text, "", "Ed25519 private key (PKCS#8 PEM file) of BINANCE_API_KEY; "
-        "signs instead of BINANCE_API_SECRET"),
-    Key("BINANCE_WS_URL", _text, "", "Binance stream base URL ending in /ws (default: the FEED_MODE's host)"),
-    Key("BINANCE_STREAM_FORM", _choice("combined", "raw"), "combined",
-        "combined: one /stream?streams=... connection; raw: /ws/<stream> plus SUBSCRIBE"),
-    Key("WS_STALE_S", _number(0.1, 3600.0), "5", "reconnect when the stream is silent this long"),
-    Key("WS_BACKOFF_MAX_S", _number(0.1, 3600.0), "30", "longest wait between reconnect attempts"),
-    Key("BINANCE_REST_URL", _text, "", "Binance REST base URL"),
-    Key("BINANCE_WS_API_URL", _text, "", "Binance WebSocket API URL, for the user data stream "
-        "(default: the VENUE_MODE's host; none: no user data stream)"),
-    Key("BINANCE_CA_FILE", _text, "", "CA bundle to verify Binance (or the simulator) with"),
-    Key("BINANCE_RECV_WINDOW", _integer(1, 60000), "5000", "recvWindow of signed requests, ms"),
-    Key("CONFIRM_MAINNET", _yes_no, "no", "must be yes to trade on binance_mainnet"),
-    Key("BINANCE_ORDER_RESP_TYPE", _choice("full", "result", "ack"), "full",
-        "newOrderRespType: full (fills ride on the reply), result, or ack (fills from the user data stream)"),
-    Key("BINANCE_ORDER_TYPE", _choice("limit_ioc", "limit_fok", "limit_gtc", "market"), "limit_ioc",
-        "orders at the signal's price: limit_ioc, limit_fok, limit_gtc (rests until filled or cancelled), "
-        "or market"),
-    Key("ORDER_TRANSPORT", _choice("rest", "ws_api"), "rest",
-        "how orders reach Binance: rest (POST /api/v3/order) or ws_api (order.place on BINANCE_WS_API_URL)"),
-    Key("BINANCE_FEE_BPS", _number(-100.0, 1000.0), "10",
-        "router: fee of the binance venue, bps (taker 0.1% without BNB)"),
-    Key("BINANCE_LATENCY_MS", _number(0.0, 60_000.0), "50", "router: latency of the binance venue, ms"),
-    Key("CANCEL_ON_EXIT", _yes_no, "yes", "at SIGINT/SIGTERM, cancel the open orders of every symbol on a "
+    Key("CANCEL_ON_EXIT", yes_no, "yes", "at SIGINT/SIGTERM, cancel the open orders of every symbol on a "
         "live venue before exiting"),
 )
+KEYS: tuple[Key, ...] = ENGINE_KEYS + MOCK_KEYS + BINANCE_KEYS
 KEY_BY_NAME = {k.name: k for k in KEYS}
 
 # Keys read under another name when theirs is absent.
 FALLBACKS = {"SYMBOLS": "SYMBOL", "STRATEGIES": "STRATEGY", "LOG_LEVEL": "RUST_LOG"}
-
-# Stream hosts of SPOT_API.md section 1, by FEED_MODE.
-DEFAULT_WS_URLS = {Mode.BINANCE_SANDBOX: "wss://stream.testnet.binance.vision/ws",
-                   Mode.BINANCE_MAINNET: "wss://stream.binance.com:9443/ws"}
-
-# REST hosts of SPOT_API.md section 1, by VENUE_MODE.
-DEFAULT_REST_URLS = {Mode.BINANCE_SANDBOX: "https://testnet.binance.vision",
-                     Mode.BINANCE_MAINNET: "https://api.binance.com"}
-# WebSocket API hosts (user data, WS API orders) of SPOT_API.md section 1, by VENUE_MODE.
-DEFAULT_WS_API_URLS = {Mode.BINANCE_SANDBOX: "wss://ws-api.testnet.binance.vision/ws-api/v3",
-                       Mode.BINANCE_MAINNET: "wss://ws-api.binance.com:443/ws-api/v3"}
-# Risk keys a mainnet run must state itself: the defaults are for paper trading.
-MAINNET_REQUIRED = ("MAX_NOTIONAL", "PX_MIN", "PX_MAX", "MAX_QPS")
-
-# Start prices for well-known symbols; others start at 100.
-DEFAULT_START_PRICES = {"BTCUSDT": 60000.0, "ETHUSDT": 3000.0, "SOLUSDT": 150.0,
-                        "BNBUSDT": 600.0, "XRPUSDT": 0.6, "DOGEUSDT": 0.15}
+KNOWN_NAMES = frozenset(KEY_BY_NAME) | frozenset(FALLBACKS.values())
+_MOCK_NAMES = frozenset(k.name for k in MOCK_KEYS)
+_BINANCE_NAMES = frozenset(k.name for k in BINANCE_KEYS)
 
 
 @dataclass(frozen=True)
 class Config:
-    values: Mapping[str, Any] = field(repr=False)
+    """The engine's keys, typed; the venues' sections; where they came from."""
+    feed_mode: VenueMode
+    venue_mode: VenueMode
+    symbols: tuple[str, ...]
+    max_notional: float
+    px_min: float
+    px_max: float
+    max_qps: float
+    strategies: tuple[StrategyName, ...]
+    strategy_workers: int
+    order_qty: float
+    mr_window: int
+    mr_edge_bps: float
+    mr_cooldown_ms: float
+    ma_fast: int
+    ma_slow: int
+    ma_edge_bps: float
+    ma_cooldown_ms: float
+    vb_window: int
+    vb_edge_bps: float
+    vb_cooldown_ms: float
+    router_split: int
+    router_latency_bps_per_ms: float
+    router_miss_penalty_bps: float
+    qty_step: float
+    ring_capacity: int
+    metrics_host: str
+    metrics_port: int
+    record_file: str
+    record_flush_ms: float
+    log_level: str
+    cancel_on_exit: bool
+    mock: MockSettings
+    binance: BinanceSettings
     source: str = ""
     raw: Mapping[str, str] = field(default_factory=dict, repr=False)   # holds secrets: no repr
+    # lines for the log: process environment variables one edit away from a key
+    warnings: tuple[str, ...] = ()
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name.upper()]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    @property
-    def start_prices(self) -> tuple[float, ...]:
-        given = self.values["MOCK_START_PRICES"]
-        if given:
-            return given
-        return tuple(DEFAULT_START_PRICES.get(s, 100.0) for s in self.values["SYMBOLS"])
+    def value_of(self, key: Key) -> Any:
+        """The parsed (and, for URLs, resolved) value of `key`."""
+        section: object = self
+        if key.name in _MOCK_NAMES:
+            section = self.mock
+        elif key.name in _BINANCE_NAMES:
+            section = self.binance
+        return getattr(section, key.field)
 
     def summary(self) -> str:
         """The startup line: effective configuration, secrets masked."""
-        v = self.values
         parts = [
-            f"feed_mode={v['FEED_MODE'].value}", f"venue_mode={v['VENUE_MODE'].value}",
-            f"symbols=[{','.join(v['SYMBOLS'])}]",
-            f"strategies=[{','.join(s.value for s in v['STRATEGIES'])}]",
-            f"workers_per_strategy={v['STRATEGY_WORKERS']}",
+            f"feed_mode={self.feed_mode.value}", f"venue_mode={self.venue_mode.value}",
+            f"symbols=[{','.join(self.symbols)}]",
+            f"strategies=[{','.join(s.value for s in self.strategies)}]",
+            f"workers_per_strategy={self.strategy_workers}",
         ]
         shown = {"FEED_MODE", "VENUE_MODE", "SYMBOLS", "STRATEGIES", "STRATEGY_WORKERS"}
         for key in KEYS:
             if key.name in shown:
                 continue
-            value = v[key.name]
+            value = self.value_of(key)
             if key.secret:
-                text = mask(value)
+                shown_value = mask(value)
             elif isinstance(value, tuple):
-                text = "[" + ",".join(_short(x) for x in value) + "]"
+                shown_value = "[" + ",".join(_short(x) for x in value) + "]"
             else:
-                text = _short(value)
-            parts.append(f"{key.name.lower()}={text}")
+                shown_value = _short(value)
+            parts.append(f"{key.name.lower()}={shown_value}")
         return "startup config " + " ".join(parts)
 
 
 def _short(value: Any) -> str:
     if isinstance(value, enum.Enum):
         return str(value.value)
-    if isinstance(value, MockVenue):
+    if isinstance(value, VenueSpec):
         return f"{value.name}:{value.latency_ms:g}ms:{value.fee_bps:g}bps"
     if isinstance(value, float):
         return f"{value:g}"
@@ -346,7 +254,67 @@ def mask(secret: str) -> str:
     return "<unset>" if not secret else "<set>"
 
 
-def load_config(env_file: str | os.PathLike | None = None,
+# -- names: unknown keys are refused, near misses in the environment warned about -------------
+def unknown_key(name: str) -> ConfigError:
+    """`NAME: unknown key`, with the closest known key when one is close."""
+    close = difflib.get_close_matches(name.upper(), sorted(KNOWN_NAMES), n=1, cutoff=0.6)
+    return ConfigError(f"{name}: unknown key" + (f", did you mean {close[0]}?" if close else ""))
+
+
+def check_names(names: Iterable[str]) -> None:
+    """Raise `unknown_key` for the first of `names` that is not a key."""
+    for name in names:
+        if name not in KNOWN_NAMES:
+            raise unknown_key(name)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """`a` and `b` differ by one insertion, deletion, substitution or swap of neighbours."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        return a[i + 1:] == b[i + 1:] or (a[i + 2:] == b[i + 2:] and a[i] == b[i + 1] and a[i + 1] == b[i])
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    return longer[i + 1:] == shorter[i:]
+
+
+def environment_warnings(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """A line for each variable one edit away from a key that is not itself one: the process
+    environment has many unrelated variables, so this warns rather than refuses."""
+    out = []
+    for name in sorted(environ):
+        if name in KNOWN_NAMES:
+            continue
+        near = [k for k in sorted(KNOWN_NAMES) if _one_edit(name, k)]
+        if near:
+            out.append(f"environment variable {name} is not a key: did you mean {near[0]}?")
+    return tuple(out)
+
+
+# -- loading --------------------------------------------------------------------------------
+def read_env_file(path: Path) -> dict[str, str]:
+    """The keys of an env file, each name checked; one-line errors for a file that cannot be read."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
+    try:
+        content = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text (byte {exc.start})") from None
+    for binding in parse_stream(io.StringIO(content)):
+        if binding.error:
+            raise ConfigError(f"config file {str(path)!r} line {binding.original.line} is not KEY=VALUE")
+        if binding.key is not None and binding.key not in KNOWN_NAMES:
+            raise unknown_key(binding.key)
+    values = dotenv_values(stream=io.StringIO(content))
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def load_config(env_file: str | os.PathLike[str] | None = None,
                 environ: Mapping[str, str] | None = None) -> Config:
     """Read `env_file` (default `.env` in the working directory, if present); variables of
     `environ` (default the process environment) win over the file."""
@@ -358,37 +326,43 @@ def load_config(env_file: str | os.PathLike | None = None,
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} not found")
         source = str(path)
-        raw.update({k: v for k, v in dotenv_values(path).items() if v is not None})
-    raw.update({k: v for k, v in environ.items() if k in KEY_BY_NAME or k in FALLBACKS.values()})
-    return parse_config(raw, source)
+        raw.update(read_env_file(path))
+    raw.update({k: v for k, v in environ.items() if k in KNOWN_NAMES})
+    config = parse_config(raw, source)
+    warnings = environment_warnings(environ)
+    return replace(config, warnings=warnings) if warnings else config
 
 
 def parse_config(raw: Mapping[str, str], source: str = "") -> Config:
-    """Parse and check every key of `raw` (names as in an env file); unknown names are ignored."""
+    """Parse and check every key of `raw` (names as in an env file); an unknown name is refused."""
+    check_names(raw)
     values: dict[str, Any] = {}
     for key in KEYS:
         name = key.name
-        if name not in raw and FALLBACKS.get(name) in raw:
+        if name not in raw and FALLBACKS.get(name, "") in raw:
             name = FALLBACKS[name]
-        text = raw.get(name, "")
-        if text.strip() == "":
+        given = raw.get(name, "")
+        if given.strip() == "":
             if key.default is None:
                 raise ConfigError(f"{key.name} is required: {key.doc}")
-            text = key.default
+            given = key.default
         try:
-            values[key.name] = key.parse(text)
+            values[key.name] = key.parse(given)
         except ValueError as exc:
-            shown = mask(text) if key.secret else repr(text)
+            shown = mask(given) if key.secret else repr(given)
             raise ConfigError(f"{name}={shown} is not valid: {exc}") from None
-    _check_together(values, raw)
-    return Config(values=values, source=source, raw=dict(raw))
+    _check_together(values)
+    feed_mode: VenueMode = values["FEED_MODE"]
+    venue_mode: VenueMode = values["VENUE_MODE"]
+    binance = binance_settings(values, raw, feed_mode.value if feed_mode.venue == "binance" else None,
+                               venue_mode.value if venue_mode.venue == "binance" else None)
+    mock = build_section(MockSettings, MOCK_KEYS, values)
+    return Config(**{k.field: values[k.name] for k in ENGINE_KEYS}, mock=mock, binance=binance,
+                  source=source, raw=dict(raw))
 
 
-def _check_together(v: dict[str, Any], raw: Mapping[str, str]) -> None:
-    """Rules that involve several keys."""
-    if v["BINANCE_API_SECRET"] and v["BINANCE_PRIVATE_KEY_FILE"]:
-        raise ConfigError("BINANCE_API_SECRET and BINANCE_PRIVATE_KEY_FILE are both set: an API key signs with "
-                          "one of them (an HMAC secret or an Ed25519 private key); unset the other")
+def _check_together(v: dict[str, Any]) -> None:
+    """Rules that involve several of the engine's keys (and the mock venues')."""
     if v["PX_MIN"] >= v["PX_MAX"]:
         raise ConfigError(f"PX_MIN={v['PX_MIN']:g} must be below PX_MAX={v['PX_MAX']:g}")
     if v["MA_FAST"] >= v["MA_SLOW"]:
@@ -396,49 +370,5 @@ def _check_together(v: dict[str, Any], raw: Mapping[str, str]) -> None:
     prices = v["MOCK_START_PRICES"]
     if prices and len(prices) != len(v["SYMBOLS"]):
         raise ConfigError(f"MOCK_START_PRICES has {len(prices)} prices for {len(v['SYMBOLS'])} SYMBOLS")
-    if v["ROUTER_SPLIT"] > len(v["MOCK_VENUES"]) and v["VENUE_MODE"] is Mode.MOCK:
+    if v["ROUTER_SPLIT"] > len(v["MOCK_VENUES"]) and v["VENUE_MODE"] is VenueMode.MOCK:
         raise ConfigError(f"ROUTER_SPLIT={v['ROUTER_SPLIT']} exceeds the {len(v['MOCK_VENUES'])} MOCK_VENUES")
-    if v["VENUE_MODE"] is not Mode.MOCK:
-        _check_binance_venue(v, raw)
-    if v["FEED_MODE"] is not Mode.MOCK:
-        if not v["BINANCE_WS_URL"]:
-            v["BINANCE_WS_URL"] = DEFAULT_WS_URLS[v["FEED_MODE"]]
-        url = v["BINANCE_WS_URL"]
-        if not (url.startswith(("wss://", "ws://")) and url.rstrip("/").endswith("/ws")):
-            raise ConfigError(f"BINANCE_WS_URL={url!r} is not valid: expected the stream base, "
-                              "wss://HOST[:PORT]/ws")
-        if v["BINANCE_CA_FILE"] and not Path(v["BINANCE_CA_FILE"]).is_file():
-            raise ConfigError(f"BINANCE_CA_FILE={v['BINANCE_CA_FILE']!r} is not valid: no such file")
-
-
-def _check_binance_venue(v: dict[str, Any], raw: Mapping[str, str]) -> None:
-    """VENUE_MODE=binance_*: keys, the REST URL, and for mainnet an explicit confirmation."""
-    mode = v["VENUE_MODE"]
-    if mode is Mode.BINANCE_MAINNET:
-        if not v["CONFIRM_MAINNET"]:
-            raise ConfigError("VENUE_MODE=binance_mainnet sends real orders: set CONFIRM_MAINNET=yes to confirm")
-        for name in MAINNET_REQUIRED:
-            if not raw.get(name, "").strip():
-                raise ConfigError(f"{name} must be given explicitly with VENUE_MODE=binance_mainnet "
-                                  "(its default is for paper trading)")
-    if not v["BINANCE_API_KEY"]:
-        raise ConfigError(f"BINANCE_API_KEY is required with VENUE_MODE={mode.value}")
-    if not (v["BINANCE_API_SECRET"] or v["BINANCE_PRIVATE_KEY_FILE"]):
-        raise ConfigError(f"BINANCE_API_SECRET (HMAC) or BINANCE_PRIVATE_KEY_FILE (Ed25519) is required with "
-                          f"VENUE_MODE={mode.value}")
-    if not v["BINANCE_REST_URL"]:
-        v["BINANCE_REST_URL"] = DEFAULT_REST_URLS[mode]
-    if not v["BINANCE_WS_API_URL"]:
-        v["BINANCE_WS_API_URL"] = DEFAULT_WS_API_URLS[mode]
-    if v["BINANCE_WS_API_URL"].lower() == "none":
-        if v["ORDER_TRANSPORT"] == "ws_api":
-            raise ConfigError("BINANCE_WS_API_URL=none leaves ORDER_TRANSPORT=ws_api no connection to send on")
-        v["BINANCE_WS_API_URL"] = ""      # no user data stream: fills come from REST replies only
-    elif not v["BINANCE_WS_API_URL"].startswith(("wss://", "ws://")):
-        raise ConfigError(f"BINANCE_WS_API_URL={v['BINANCE_WS_API_URL']!r} is not valid: expected "
-                          "wss://HOST[:PORT]/ws-api/v3")
-    url = v["BINANCE_REST_URL"]
-    if not url.startswith(("https://", "http://")) or url.split("://", 1)[1].strip("/").count("/"):
-        raise ConfigError(f"BINANCE_REST_URL={url!r} is not valid: expected the REST base, https://HOST[:PORT]")
-    if v["BINANCE_CA_FILE"] and not Path(v["BINANCE_CA_FILE"]).is_file():
-        raise ConfigError(f"BINANCE_CA_FILE={v['BINANCE_CA_FILE']!r} is not valid: no such file")

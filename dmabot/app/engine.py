@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import gc
 import logging
-import time
-from pathlib import Path
 from typing import Iterator
 
-from dmabot.app.config import KEYS, Config, ConfigError, Mode, StrategyName
-from dmabot.app.config import MockVenue as VenueSpec
+from dmabot.app.config import KEYS, Config, ConfigError, StrategyName, VenueMode
 from dmabot.app.metrics import build_registry
 from dmabot.app.metrics_http import MetricsServer, render_registry
 from dmabot.app.recorder import Recorder
@@ -21,21 +18,10 @@ from dmabot.core.risk import RiskCheck
 from dmabot.core.router import Router
 from dmabot.core.types import Order
 from dmabot.io.reactor import Reactor
-from dmabot.io.transport import TransportError
 from dmabot.strategies.builtin import MACrossover, MeanReversion, VolBreakout
-from dmabot.venues.binance.gateway import (
-    VENUE_NAME,
-    BinanceGateway,
-    GatewaySettings,
-    OrderTransport,
-    UserStreamUnreachable,
-)
-from dmabot.venues.binance.market_feed import BinanceFeed, FeedSettings, StreamForm, stream_target
-from dmabot.venues.binance.protocol.signing import Credentials
-from dmabot.venues.binance.protocol.wire import OrderType, RespType, TimeInForce
-from dmabot.venues.mock.feed import MockFeedDriver
-from dmabot.venues.mock.gateway import MockVenue
-from dmabot.venues.mock.random_walk import MockFeed
+from dmabot.venues.base import Feed, Gateway, VenueBuilder, VenueSpec
+from dmabot.venues.binance.venue import BinanceVenue
+from dmabot.venues.mock.venue import MockVenues
 
 log = logging.getLogger("dmabot.engine")
 
@@ -54,42 +40,20 @@ def build_workers(cfg: Config) -> list[list]:
     return [[make[s](w) for w in range(cfg.strategy_workers)] for s in cfg.strategies]
 
 
-# BINANCE_ORDER_TYPE -> the orders' type and time in force
-ORDER_TYPES = {"limit_ioc": (OrderType.LIMIT, TimeInForce.IOC), "limit_fok": (OrderType.LIMIT, TimeInForce.FOK),
-               "limit_gtc": (OrderType.LIMIT, TimeInForce.GTC), "market": (OrderType.MARKET, None)}
 # How long a shutdown waits for replies to orders already sent.
 DRAIN_S = 2.0
 
 
+def select_venue(cfg: Config, mode: VenueMode) -> VenueBuilder:
+    """The registry: the venue package a FEED_MODE or VENUE_MODE value selects, with its section."""
+    if mode.venue == "mock":
+        return MockVenues(cfg.mock)
+    return BinanceVenue(cfg.binance)
+
+
 def venue_specs(cfg: Config) -> tuple[VenueSpec, ...]:
-    """The venues orders are routed across: the mock venues, or Binance alone."""
-    if cfg.venue_mode is Mode.MOCK:
-        return cfg.mock_venues
-    # Scored like a mock venue (BINANCE_FEE_BPS, BINANCE_LATENCY_MS): alone, it only matters
-    # once the router weighs it against others.
-    return (VenueSpec(VENUE_NAME, cfg.binance_latency_ms, cfg.binance_fee_bps),)
-
-
-def binance_credentials(cfg: Config) -> Credentials:
-    """BINANCE_API_KEY with its Ed25519 key (BINANCE_PRIVATE_KEY_FILE) or its HMAC secret.
-
-    Errors name the key and never carry the file's contents: a PEM that fails to parse is
-    described, not quoted (`Credentials.ed25519` keeps the key bytes out of its messages).
-    """
-    path = cfg.binance_private_key_file
-    if not path:
-        try:
-            return Credentials(cfg.binance_api_key, cfg.binance_api_secret)
-        except ValueError as exc:
-            raise ConfigError(f"BINANCE_API_KEY/BINANCE_API_SECRET are not valid: {exc}") from None
-    try:
-        pem = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"BINANCE_PRIVATE_KEY_FILE={path!r} cannot be read: {exc.strerror}") from None
-    try:
-        return Credentials.ed25519(cfg.binance_api_key, pem)
-    except ValueError as exc:
-        raise ConfigError(f"BINANCE_PRIVATE_KEY_FILE={path!r} is not valid: {exc}") from None
+    """The venues orders are routed across, one per gateway of VENUE_MODE's venue."""
+    return select_venue(cfg, cfg.venue_mode).route_specs()
 
 
 def build_pipeline(cfg: Config, record: bool) -> Pipeline:
@@ -122,7 +86,8 @@ class Engine:
         self.venue_names = [v.name for v in venue_specs(config)]
         self.pipeline = build_pipeline(config, record=bool(config.record_file))
         self.fatal: str | None = None
-        self.gateways: list[MockVenue | BinanceGateway] = self._build_gateways()
+        self.gateways: list[Gateway] = select_venue(config, config.venue_mode).build_gateways(
+            self.reactor, self.pipeline, config.symbols, self._on_fatal)
         self.pipeline.order_sink = self._route_order
         self.recorder: Recorder | None = None
         if self.pipeline.recorder is not None:
@@ -132,35 +97,10 @@ class Engine:
             except OSError as exc:
                 raise ConfigError(f"RECORD_FILE={config.record_file!r} cannot be opened: "
                                   f"{exc.strerror}") from None
-        self.feed = self._build_feed()
+        self.feed: Feed = select_venue(config, config.feed_mode).build_feed(
+            self.reactor, self.pipeline, config.symbols, self._after_feed_step)
         self.metrics_server: MetricsServer | None = None
         self.started_ns = 0
-
-    def _build_feed(self) -> MockFeedDriver | BinanceFeed:
-        cfg = self.config
-        if cfg.feed_mode is Mode.MOCK:
-            walk = MockFeed(list(cfg.start_prices), cfg.mock_tick_size, cfg.mock_vol_bps, cfg.mock_seed)
-            return MockFeedDriver(self.reactor, self.pipeline, walk, cfg.mock_tick_hz, self._after_feed_step)
-        form = StreamForm(cfg.binance_stream_form)
-        settings = FeedSettings(stale_ns=int(cfg.ws_stale_s * 1e9), backoff_max_ns=int(cfg.ws_backoff_max_s * 1e9))
-        return BinanceFeed(self.reactor, self.pipeline, cfg.symbols,
-                           stream_target(cfg.binance_ws_url, cfg.symbols, form), form,
-                           cfg.binance_ca_file, settings, self._after_feed_step)
-
-    def _build_gateways(self) -> list[MockVenue | BinanceGateway]:
-        cfg = self.config
-        if cfg.venue_mode is Mode.MOCK:
-            return [MockVenue(self.reactor, self.pipeline, i, v.name, v.latency_ms, v.fee_bps)
-                    for i, v in enumerate(cfg.mock_venues)]
-        order_type, time_in_force = ORDER_TYPES[cfg.binance_order_type]
-        settings = GatewaySettings(cfg.binance_rest_url, cfg.binance_ca_file or None, binance_credentials(cfg),
-                                   cfg.binance_recv_window, ws_api_url=cfg.binance_ws_api_url,
-                                   order_resp_type=RespType(cfg.binance_order_resp_type.upper()),
-                                   order_transport=OrderTransport(cfg.order_transport),
-                                   order_type=order_type, time_in_force=time_in_force)
-        # The session start keeps this run's client order ids apart from earlier runs'.
-        session_ms = time.time_ns() // 1_000_000
-        return [BinanceGateway(self.reactor, self.pipeline, 0, cfg.symbols, settings, session_ms, self._on_fatal)]
 
     def _on_fatal(self, message: str) -> None:
         """A gateway cannot trade (e.g. a symbol the venue does not list): stop, exit with it."""
@@ -189,19 +129,8 @@ class Engine:
             self.recorder.write_header(self.started_ns, recorded_config(self.config))
             self.recorder.start()
         for gateway in self.gateways:
-            if isinstance(gateway, BinanceGateway):
-                try:
-                    gateway.start()
-                except UserStreamUnreachable as exc:
-                    raise ConfigError(f"BINANCE_WS_API_URL={self.config.binance_ws_api_url!r} cannot be "
-                                      f"reached: {exc}") from None
-                except TransportError as exc:
-                    raise ConfigError(f"BINANCE_REST_URL={self.config.binance_rest_url!r} cannot be reached: "
-                                      f"{exc}") from None
-        try:
-            self.feed.start()
-        except TransportError as exc:
-            raise ConfigError(f"BINANCE_WS_URL={self.config.binance_ws_url!r} cannot be reached: {exc}") from None
+            gateway.start()
+        self.feed.start()
 
     def run(self) -> None:
         """Run until SIGINT/SIGTERM, then stop cleanly."""
@@ -224,7 +153,7 @@ class Engine:
         the orders already written arrive, for at most DRAIN_S. Without this an order the venue
         filled would be missing from the engine's final positions. A second signal cuts it short.
         """
-        gateways = [g for g in self.gateways if isinstance(g, BinanceGateway)]
+        gateways = self.gateways
         if self.fatal is not None:
             return
         self.feed.stop()
@@ -243,8 +172,7 @@ class Engine:
     def shutdown(self) -> None:
         self.feed.stop()
         for gateway in self.gateways:
-            if isinstance(gateway, BinanceGateway):
-                gateway.stop()
+            gateway.stop()
         if self.metrics_server is not None:
             self.metrics_server.close()
         if self.recorder is not None:

@@ -19,7 +19,7 @@ from typing import IO, Any, Iterator, Mapping
 
 import ujson
 
-from dmabot.app.config import Config, ConfigError, load_config, parse_config
+from dmabot.app.config import Config, ConfigError, check_names, load_config, parse_config
 from dmabot.app.engine import build_pipeline
 from dmabot.core.positions import PositionBook
 from dmabot.core.replay_reader import MdLineReader, ReadStop
@@ -55,6 +55,7 @@ def read_header(path: Path) -> dict[str, Any] | None:
 
 def replay_config(path: Path, config_file: str | None, overrides: Mapping[str, str]) -> Config:
     """--config if given, else the recording header's configuration; --set wins over both."""
+    check_names(overrides)
     if config_file is not None:
         return load_config(config_file, dict(overrides))
     header = read_header(path)
@@ -269,11 +270,11 @@ class Replay:
         self.config = config
         self.reactor = Reactor(ManualClock(0))
         self.pipeline = build_pipeline(config, record=verify)
-        self.venue_names = [v.name for v in config.mock_venues]
+        self.venue_names = [v.name for v in config.mock.venues]
         self.symbols = list(config.symbols)
         self.venues = [MockVenue(self.reactor, self.pipeline, i, v.name, v.latency_ms, v.fee_bps,
                                  on_report=self._on_report)
-                       for i, v in enumerate(config.mock_venues)]
+                       for i, v in enumerate(config.mock.venues)]
         self.pipeline.order_sink = lambda order: self.venues[order.venue].submit(order)
         self.reader = MdLineReader(self.pipeline, SymbolTable(self.symbols))
         self.verifier = Verifier() if verify else None

@@ -104,7 +104,7 @@ def test_bad_config_refuses_to_start_naming_the_key(tmp_path):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["dmabot: config error: MAX_QPS='fast' is not valid: "
-                                                "expected a finite number > 0"]
+                                                "expected a finite number > 0 and <= 1e+06"]
 
 
 def test_unwritable_record_file_and_busy_port_refuse_to_start(tmp_path, free_port):

@@ -57,13 +57,12 @@ from dmabot.venues.binance.session import (
     WsOrderReply,
     WsOrdersLost,
 )
-from dmabot.venues.binance.settings import GatewaySettings, OrderTransport, rest_target
+from dmabot.venues.binance.settings import GatewaySettings, rest_target
 from dmabot.venues.binance.user_data import UserDataStream
 
 log = logging.getLogger("dmabot.gateway.binance")
 
 VENUE_NAME = "binance"
-__all__ = ["VENUE_NAME", "BinanceGateway", "GatewaySettings", "OrderTransport", "UserStreamUnreachable"]
 
 
 class UserStreamUnreachable(TransportError):

@@ -6,10 +6,12 @@ to the reactor between batches so I/O (metrics scrapes, signals) is never starve
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
+
+from prometheus_client.core import Metric
 
 from dmabot.core.pipeline import Pipeline
-from dmabot.io.reactor import PRIO_MARKET_DATA, Reactor
+from dmabot.io.reactor import PRIO_MARKET_DATA, Reactor, TimerHandle
 from dmabot.venues.mock.random_walk import MockFeed
 
 # Ticks per step when unlimited: large enough to amortise the callback, small enough
@@ -18,6 +20,10 @@ BATCH = 2048
 
 
 class MockFeedDriver:
+    """The mock venues' `Feed` (dmabot.venues.base)."""
+
+    connected = True        # nothing to connect to: ticks flow from start to stop
+
     def __init__(self, reactor: Reactor, pipeline: Pipeline, feed: MockFeed, tick_hz: float,
                  after_step: Callable[[], None]) -> None:
         self.reactor = reactor
@@ -25,7 +31,7 @@ class MockFeedDriver:
         self.feed = feed
         self.period_ns = int(1e9 / tick_hz) if tick_hz > 0 else 0
         self.after_step = after_step
-        self._timer = None
+        self._timer: TimerHandle | None = None
 
     def start(self) -> None:
         self._schedule(self.reactor.now())
@@ -33,6 +39,9 @@ class MockFeedDriver:
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(())     # the pipeline's own tick counters say everything about a mock feed
 
     def _schedule(self, due: int) -> None:
         self._timer = self.reactor.call_at(due, self._step, due, prio=PRIO_MARKET_DATA)

@@ -6,7 +6,9 @@ run and its replay fill the same orders at the same prices.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
+
+from prometheus_client.core import Metric
 
 from dmabot.core.pipeline import Pipeline
 from dmabot.core.types import ExecReport, ExecStatus, Order, Side
@@ -14,6 +16,13 @@ from dmabot.io.reactor import Reactor
 
 
 class MockVenue:
+    """A mock venue's `Gateway` (dmabot.venues.base)."""
+
+    # Nothing to wait for at shutdown: a mock fill not yet due exists nowhere but in this
+    # process and is dropped with it; nothing rests (the orders are IOC).
+    busy = False
+    ready = True
+
     def __init__(self, reactor: Reactor, pipeline: Pipeline, index: int, name: str,
                  latency_ms: float, fee_bps: float,
                  on_report: Callable[[ExecReport], None] | None = None) -> None:
@@ -26,6 +35,18 @@ class MockVenue:
         self.latency_ns = int(latency_ms * 1e6)
         self.fee_rate = fee_bps / 1e4
         self._next_trade_id = 1
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def cancel_open_orders(self) -> int:
+        return 0
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(())     # orders, reports and positions by venue are the engine's metrics
 
     def submit(self, order: Order) -> None:
         self.report(ExecReport(order, order.ts, ExecStatus.ACK))

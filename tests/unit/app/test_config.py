@@ -1,6 +1,6 @@
 import pytest
 
-from dmabot.app.config import ConfigError, Mode, StrategyName, load_config
+from dmabot.app.config import ConfigError, StrategyName, VenueMode, load_config
 from tests.helpers.paths import REPO_ROOT
 
 
@@ -15,7 +15,7 @@ def test_defaults_and_fallback_keys():
     assert cfg.symbols == ("BTCUSDT",)
     assert cfg.strategies == (StrategyName.MEAN_REVERSION,)
     assert cfg.log_level == "DEBUG"
-    assert cfg.feed_mode is Mode.MOCK and cfg.strategy_workers == 2
+    assert cfg.feed_mode is VenueMode.MOCK and cfg.strategy_workers == 2
     assert cfg.record_file == ""
 
 
@@ -34,11 +34,11 @@ def test_symbols_wins_over_symbol():
 def test_mock_preset_loads():
     cfg = load_config("presets/mock.env", {})
     assert cfg.symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-    assert cfg.mock_venues[0].name == "fastex"
+    assert cfg.mock.venues[0].name == "fastex"
 
 
-@pytest.mark.parametrize("preset, mode", [("mock", Mode.MOCK), ("sandbox", Mode.BINANCE_SANDBOX),
-                                          ("mainnet", Mode.BINANCE_MAINNET)])
+@pytest.mark.parametrize("preset, mode", [("mock", VenueMode.MOCK), ("sandbox", VenueMode.BINANCE_SANDBOX),
+                                          ("mainnet", VenueMode.BINANCE_MAINNET)])
 def test_every_preset_loads_and_every_key_is_known_and_commented(preset, mode):
 
     from dmabot.app.config import KEY_BY_NAME
@@ -63,7 +63,7 @@ def test_every_preset_loads_and_every_key_is_known_and_commented(preset, mode):
     ({"SYMBOLS": "BTC-USDT"}, "SYMBOLS='BTC-USDT' is not valid"),
     ({"SYMBOLS": "BTCUSDT,BTCUSDT"}, "symbols are listed twice"),
     ({"SYMBOLS": "BTCUSDT", "FEED_MODE": "live"},
-     "FEED_MODE='live' is not valid: expected one of mock, binance_sandbox, binance_mainnet"),
+     "FEED_MODE='live' is not valid: expected one of mock, binance, binance_sandbox, binance_mainnet"),
     ({"SYMBOLS": "BTCUSDT", "STRATEGIES": "momentum"}, "STRATEGIES='momentum' is not valid"),
     ({"SYMBOLS": "BTCUSDT", "LOG_LEVEL": "loud"}, "LOG_LEVEL='loud' is not valid"),
     ({"SYMBOLS": "BTCUSDT", "PX_MIN": "10", "PX_MAX": "5"}, "PX_MIN=10 must be below PX_MAX=5"),
@@ -110,13 +110,13 @@ def test_every_key_is_documented_in_the_readme():
 
 
 def test_router_costs_of_the_binance_venue_are_keys():
-    from dmabot.app.config import MockVenue
     from dmabot.app.engine import venue_specs
+    from dmabot.venues.base import VenueSpec
 
     live = {"SYMBOLS": "BTCUSDT", "VENUE_MODE": "binance_sandbox", "BINANCE_API_KEY": "k", "BINANCE_API_SECRET": "s"}
-    assert venue_specs(load_config(None, live)) == (MockVenue("binance", 50.0, 10.0),)
+    assert venue_specs(load_config(None, live)) == (VenueSpec("binance", 50.0, 10.0),)
     tuned = load_config(None, dict(live, BINANCE_FEE_BPS="7.5", BINANCE_LATENCY_MS="3"))
-    assert venue_specs(tuned) == (MockVenue("binance", 3.0, 7.5),)
+    assert venue_specs(tuned) == (VenueSpec("binance", 3.0, 7.5),)
 
 
 # -- BINANCE_PRIVATE_KEY_FILE: an Ed25519 key instead of the HMAC secret ----------------------------
@@ -129,12 +129,12 @@ LIVE = {"SYMBOLS": "BTCUSDT", "VENUE_MODE": "binance_sandbox", "BINANCE_API_KEY"
 
 
 def credentials_of(tmp_path, pem: bytes | None, **env: str):
-    from dmabot.app.engine import binance_credentials
+    from dmabot.venues.binance.venue import binance_credentials
 
     path = tmp_path / "ed25519.pem"
     if pem is not None:
         path.write_bytes(pem)
-    return binance_credentials(load_config(None, dict(LIVE, BINANCE_PRIVATE_KEY_FILE=str(path), **env)))
+    return binance_credentials(load_config(None, dict(LIVE, BINANCE_PRIVATE_KEY_FILE=str(path), **env)).binance)
 
 
 def test_private_key_file_signs_with_ed25519(tmp_path):
@@ -187,3 +187,61 @@ def test_private_key_file_without_cryptography_names_the_key(tmp_path, monkeypat
     with pytest.raises(ConfigError, match="^BINANCE_PRIVATE_KEY_FILE=.* is not valid: Ed25519 keys need the "
                                           "'cryptography' package"):
         credentials_of(tmp_path, ED25519_PEM)
+
+
+# -- BINANCE_ENV: the environment is a field of the Binance settings ---------------------------------
+KEYS_ONLY = {"SYMBOLS": "BTCUSDT", "BINANCE_API_KEY": "k", "BINANCE_API_SECRET": "s"}
+
+
+@pytest.mark.parametrize("env, ws, rest, ws_api", [
+    ("testnet", "wss://stream.testnet.binance.vision/ws", "https://testnet.binance.vision",
+     "wss://ws-api.testnet.binance.vision/ws-api/v3"),
+    ("demo", "wss://demo-stream.binance.com:9443/ws", "https://demo-api.binance.com",
+     "wss://demo-ws-api.binance.com/ws-api/v3"),
+])
+def test_binance_env_chooses_the_default_urls(env, ws, rest, ws_api):
+    from dmabot.venues.binance.config import BinanceEnv
+
+    cfg = load_config(None, dict(KEYS_ONLY, FEED_MODE="binance", VENUE_MODE="binance", BINANCE_ENV=env))
+    assert cfg.binance.env is BinanceEnv(env)
+    assert (cfg.binance.ws_url, cfg.binance.rest_url, cfg.binance.ws_api_url) == (ws, rest, ws_api)
+
+
+def test_binance_mode_with_mainnet_env_has_the_mainnet_checks():
+    risk = {"MAX_NOTIONAL": "100", "PX_MIN": "1", "PX_MAX": "200000", "MAX_QPS": "1"}
+    live = dict(KEYS_ONLY, VENUE_MODE="binance", BINANCE_ENV="mainnet")
+    with pytest.raises(ConfigError, match=r"^VENUE_MODE=binance \(BINANCE_ENV=mainnet\) sends real orders: set "
+                                          "CONFIRM_MAINNET=yes"):
+        load_config(None, dict(live, **risk))
+    with pytest.raises(ConfigError, match="^MAX_QPS must be given explicitly"):
+        load_config(None, dict(live, CONFIRM_MAINNET="yes", **{k: v for k, v in risk.items() if k != "MAX_QPS"}))
+    assert load_config(None, dict(live, CONFIRM_MAINNET="yes", **risk)).binance.rest_url == "https://api.binance.com"
+
+
+def test_older_modes_keep_their_environments_and_refuse_another():
+    cfg = load_config(None, dict(KEYS_ONLY, FEED_MODE="binance_mainnet", VENUE_MODE="binance_sandbox"))
+    assert cfg.binance.ws_url == "wss://stream.binance.com:9443/ws"
+    assert cfg.binance.rest_url == "https://testnet.binance.vision"
+    with pytest.raises(ConfigError, match="^FEED_MODE=binance_mainnet is Binance's mainnet but BINANCE_ENV=demo"):
+        load_config(None, dict(KEYS_ONLY, FEED_MODE="binance_mainnet", BINANCE_ENV="demo"))
+
+
+def test_the_readme_table_gives_each_key_its_default():
+    import re
+
+    from dmabot.app.config import KEY_BY_NAME
+    readme = (REPO_ROOT / "README.md").read_text()
+    table = readme[readme.index("| key | default | meaning |"):readme.index("## Metrics")]
+    checked = 0
+    for row in table.splitlines()[2:]:
+        if not row.startswith("| `"):
+            continue
+        names_cell, default_cell = row.split(" | ")[:2]
+        names = re.findall(r"`([A-Z0-9_]+)`", names_cell)
+        defaults = re.findall(r"`([^`]*)`", default_cell)
+        if len(defaults) != len(names):     # "required", "empty", "by environment": a word, not values
+            continue
+        for name, default in zip(names, defaults):
+            assert KEY_BY_NAME[name].default == default, name
+            checked += 1
+    assert checked > 30

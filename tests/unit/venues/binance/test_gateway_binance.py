@@ -182,7 +182,7 @@ BASE = {"SYMBOLS": "BTCUSDT", "BINANCE_API_KEY": "k", "BINANCE_API_SECRET": "s"}
 
 def test_config_sandbox_venue_defaults_its_rest_url():
     cfg = parse_config(dict(BASE, VENUE_MODE="binance_sandbox"))
-    assert cfg.binance_rest_url == "https://testnet.binance.vision"
+    assert cfg.binance.rest_url == "https://testnet.binance.vision"
 
 
 def test_config_sandbox_venue_needs_keys():
@@ -200,7 +200,7 @@ def test_config_mainnet_needs_confirmation_and_explicit_risk(missing):
         parse_config(dict(BASE, VENUE_MODE="binance_mainnet", CONFIRM_MAINNET="yes", **risk))
     risk[missing] = "5"
     cfg = parse_config(dict(BASE, VENUE_MODE="binance_mainnet", CONFIRM_MAINNET="yes", **risk))
-    assert cfg.binance_rest_url == "https://api.binance.com"
+    assert cfg.binance.rest_url == "https://api.binance.com"
 
 
 def test_replay_of_a_binance_venue_recording_asks_for_the_mock_venues(tmp_path):
