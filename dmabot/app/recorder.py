@@ -14,7 +14,7 @@ from typing import Any
 import ujson
 
 from dmabot.core.jsonl import JsonlBuffer
-from dmabot.io.reactor import Reactor
+from dmabot.io.reactor import Reactor, TimerHandle
 
 log = logging.getLogger("dmabot.recorder")
 
@@ -32,7 +32,7 @@ class Recorder:
         self.bytes_written = 0
         self.write_errors = 0
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self._timer = None
+        self._timer: TimerHandle | None = None
         log.info("recorder enabled path=%s", path)
 
     def write_header(self, started_ns: int, config: dict[str, Any]) -> None:

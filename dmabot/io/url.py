@@ -6,8 +6,8 @@ default (80 for ws and http, 443 for wss and https): `ws://h:443` is `h:443`, `w
 is `h`. IPv6 literals are written in brackets there, as in the URL.
 
 Anything a connection could not honestly use is refused with a ValueError naming the URL:
-another scheme, no host, a port that is not a number in 1..65535, user info (credentials have
-no place in a URL here), a fragment.
+another scheme, spaces or control characters, no host, a port that is not a number in
+1..65535, user info (credentials have no place in a URL here), a fragment.
 """
 from __future__ import annotations
 
@@ -44,6 +44,8 @@ class Target:
 def parse_target(url: str, schemes: tuple[str, ...] = ("ws", "wss", "http", "https")) -> Target:
     """`url` as a Target; ValueError (naming the URL) for anything else than
     scheme://host[:port][/path][?query] with one of `schemes`."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ValueError(f"a URL has no spaces or control characters, got {url!r}")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in schemes:

@@ -17,7 +17,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
-from urllib.parse import urlsplit
+
+from dmabot.io.url import parse_target
 
 
 class ConfigError(ValueError):
@@ -108,18 +109,13 @@ def enum_choice(kind: Callable[[str], E], allowed: tuple[str, ...]) -> Callable[
 
 # -- checks of values that name files and hosts (called by a section's build, after parsing) ----
 def check_url(key: str, url: str, schemes: tuple[str, ...], path_ok: Callable[[str], bool], form: str) -> None:
-    """`url` is `scheme://host[:port]path` with a scheme of `schemes`, a host, a port in
-    1..65535 if given, no user info, query or fragment, and a path `path_ok` accepts.
-    Raises ConfigError naming `key` and the expected `form`."""
+    """`url` is a target `dmabot.io.url.parse_target` accepts with a scheme of `schemes`, no
+    query, and a path `path_ok` accepts. Raises ConfigError naming `key` and the expected `form`."""
     try:
-        parts = urlsplit(url)
-        port = parts.port                        # ValueError when not a number in 0..65535
+        target = parse_target(url, schemes)
     except ValueError:
-        parts, port = None, None
-    ok = (parts is not None and parts.scheme in schemes and bool(parts.hostname)
-          and " " not in parts.netloc and "@" not in parts.netloc and not parts.query
-          and not parts.fragment and port != 0 and path_ok(parts.path))
-    if not ok:
+        target = None
+    if target is None or "?" in target.target or not path_ok(target.target):
         raise ConfigError(f"{key}={url!r} is not valid: expected {form}")
 
 

@@ -128,7 +128,9 @@ class OrderEntry:
         # The integer fast path gives the same texts as the Decimal one for every order it
         # accepts; for anything else the Decimal path says exactly why (or finds it fine).
         grid = self.grids[order.sym] if self.settings.order_type is OrderType.LIMIT else None
-        texts = None if grid is None else grid.prepare(order.side, order.px, order.qty, reference)
+        texts: tuple[str | None, str] | None = None
+        if grid is not None:
+            texts = grid.prepare(order.side, order.px, order.qty, reference)
         if texts is None:
             texts = self._round_and_check(order, reference, now)
             if texts is None:
@@ -214,7 +216,8 @@ class OrderEntry:
         wait_ns = None
         if error is not None and error.retry_after_ms is not None:
             wait_ns = max(0, error.retry_after_ms - clock.timestamp_ms(now)) * 1_000_000
-        self.session.rate_limits.on_ws_api_reply(response.status, response.rate_limits, error and error.code,
+        self.session.rate_limits.on_ws_api_reply(response.status, response.rate_limits,
+                                                 None if error is None else error.code,
                                                  wait_ns, now)
         try:
             if error is None:

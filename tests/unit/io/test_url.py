@@ -45,6 +45,8 @@ def test_parts():
     ("wss://user:pw@h/ws", "user info"),
     ("wss://h/ws#frag", "fragment"),
     ("wss://h/ws#", "fragment"),
+    ("wss://a b/ws", "no spaces"),
+    ("wss://h/ws\r\nX-Injected: 1", "no spaces"),   # would split the request's head
 ])
 def test_refused_with_the_url_named(url, why):
     with pytest.raises(ValueError, match=why) as raised:

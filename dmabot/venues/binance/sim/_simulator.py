@@ -164,7 +164,8 @@ class Simulator:
     # -- fault switches --------------------------------------------------------------------
     def apply_fault(self, fault: Fault) -> int:
         rest = self.app.rest
-        actions: dict[FaultAction, Callable[[], int]] = {
+        # how many connections a fault hit now; None: it waits for future requests (REST faults)
+        actions: dict[FaultAction, Callable[[], int | None]] = {
             FaultAction.DROP_CLIENTS: self.drop_clients,
             FaultAction.STALL: lambda: self.stall(fault.seconds),
             FaultAction.MALFORMED_FRAME: self.send_malformed_frame,
@@ -173,15 +174,15 @@ class Simulator:
             FaultAction.SERVER_SHUTDOWN: self.announce_shutdown,
             FaultAction.CLOSE: lambda: self.close_clients(fault.code),
             FaultAction.DROP_USER_STREAM: self.drop_user_streams,
-            FaultAction.DELAY_REPLY: lambda: _zero(rest.queue_reply_fault(fault)),
-            FaultAction.LOSE_REPLY: lambda: _zero(rest.queue_reply_fault(fault)),
-            FaultAction.HTTP_5XX: lambda: _zero(rest.queue_reply_fault(fault)),
-            FaultAction.FORCE_1021: lambda: _zero(rest.force_1021(fault.count)),
-            FaultAction.FORCE_429: lambda: _zero(rest.force_429(fault.count, fault.retry_after_s)),
-            FaultAction.FORCE_418: lambda: _zero(rest.force_418(self.now_ms(), fault.seconds)),
+            FaultAction.DELAY_REPLY: lambda: rest.queue_reply_fault(fault),
+            FaultAction.LOSE_REPLY: lambda: rest.queue_reply_fault(fault),
+            FaultAction.HTTP_5XX: lambda: rest.queue_reply_fault(fault),
+            FaultAction.FORCE_1021: lambda: rest.force_1021(fault.count),
+            FaultAction.FORCE_429: lambda: rest.force_429(fault.count, fault.retry_after_s),
+            FaultAction.FORCE_418: lambda: rest.force_418(self.now_ms(), fault.seconds),
         }
         log.info("fault %s", fault)
-        return actions[fault.action]()
+        return actions[fault.action]() or 0
 
     def drop_clients(self) -> int:
         return self._each_websocket(ClientHandler.drop)
@@ -220,5 +221,3 @@ class Simulator:
         return len(targets)
 
 
-def _zero(_: None) -> int:
-    return 0  # a fault on future requests hits no connection now
