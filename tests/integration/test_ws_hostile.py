@@ -16,6 +16,7 @@ from dmabot.io.reactor import Reactor
 from dmabot.io.websocket import WebSocketSettings
 from dmabot.strategies.builtin import MeanReversion
 from dmabot.venues.binance.market_feed import BinanceFeed, FeedSettings, StreamForm, stream_target
+from dmabot.venues.binance.metrics import feed_metrics, user_stream_metrics
 from dmabot.venues.binance.protocol.user_events import ExecutionReport
 from dmabot.venues.binance.user_data import UserDataStream
 from tests.helpers.hostile_peer import HostilePeer
@@ -57,6 +58,8 @@ def market_feed(reactor: Reactor, peer: HostilePeer) -> BinanceFeed:
 
 
 OWNERS = {"feed": market_feed, "user_stream": user_stream}
+DISCONNECT_FAMILIES = ("binance_ws_disconnects", "binance_user_stream_disconnects")
+METRICS = {"feed": feed_metrics, "user_stream": lambda stream: user_stream_metrics(["binance"], stream)}
 
 
 def max_rss_mb() -> float:
@@ -84,9 +87,13 @@ def test_hostile_server_is_left_with_a_counted_cause_and_reconnected(reactor, ow
         run_until(reactor, lambda: stream.disconnects.get(cause, 0) >= 2 and stream.reconnects >= 2,
                   timeout_s=10)
         causes = set(stream.disconnects)
+        exported = {m.name: {s.labels["cause"]: s.value for s in m.samples}
+                    for m in METRICS[owner](stream) if m.name in DISCONNECT_FAMILIES}
         stream.stop()
         assert peer.connections >= 2
     assert causes == {cause}
+    (by_cause,) = exported.values()        # what a scrape shows, by the same cause
+    assert by_cause[cause] >= 2
     assert max_rss_mb() - rss_before < 64       # a 2**63-byte frame is refused, not buffered
 
 

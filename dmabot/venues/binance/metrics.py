@@ -10,6 +10,7 @@ from dmabot.venues.base import counter, gauge
 from dmabot.venues.binance.gateway import BinanceGateway
 from dmabot.venues.binance.market_feed import BinanceFeed
 from dmabot.venues.binance.protocol.clock import ClockState
+from dmabot.venues.binance.user_data import UserDataStream
 
 
 def feed_metrics(feed: BinanceFeed) -> Iterator[Metric]:
@@ -29,6 +30,7 @@ def feed_metrics(feed: BinanceFeed) -> Iterator[Metric]:
                   [(venue, feed.messages)])
     yield counter("binance_ws_bad_messages", "Market data messages dropped, by reason.", ["venue", "reason"],
                   [(venue + [reason], n) for reason, n in sorted(feed.bad_message_counts().items())])
+    yield _disconnects("binance_ws_disconnects", "Market data connections ended", venue, feed.disconnects)
 
 
 def gateway_metrics(gw: BinanceGateway) -> Iterator[Metric]:
@@ -56,14 +58,25 @@ def gateway_metrics(gw: BinanceGateway) -> Iterator[Metric]:
                 "venue last stated it.", ["venue", "asset", "kind"],
                 [(venue + [b.asset, kind], float(amount)) for b in gw.balances.balances()
                  for kind, amount in (("free", b.free), ("locked", b.locked))])
-    stream = gw.user_stream
-    if stream is not None:
-        yield gauge("binance_user_stream_subscribed", "1 while the user data subscription is in force.",
-                    ["venue"], [(venue, 1 if stream.subscribed else 0)])
-        yield counter("binance_user_stream_reconnects", "Reconnects of the user data stream.", ["venue"],
-                      [(venue, stream.reconnects)])
-        yield counter("binance_user_stream_events", "User data events received.", ["venue"],
-                      [(venue, stream.events)])
+    if gw.user_stream is not None:
+        yield from user_stream_metrics(venue, gw.user_stream)
+
+
+def user_stream_metrics(venue: list[str], stream: UserDataStream) -> Iterator[Metric]:
+    yield gauge("binance_user_stream_subscribed", "1 while the user data subscription is in force.",
+                ["venue"], [(venue, 1 if stream.subscribed else 0)])
+    yield counter("binance_user_stream_reconnects", "Reconnects of the user data stream.", ["venue"],
+                  [(venue, stream.reconnects)])
+    yield counter("binance_user_stream_events", "User data events received.", ["venue"],
+                  [(venue, stream.events)])
+    yield _disconnects("binance_user_stream_disconnects", "WebSocket API connections ended", venue,
+                       stream.disconnects)
+
+
+def _disconnects(name: str, what: str, venue: list[str], by_cause: dict[str, int]) -> Metric:
+    return counter(name, f"{what}, by cause (connect_failed, handshake_timeout, handshake_failed, "
+                   "handshake_rejected, too_big, protocol_error, silent, closed_by_peer, connection_lost, "
+                   "local).", ["venue", "cause"], [(venue + [cause], n) for cause, n in sorted(by_cause.items())])
 
 
 def _limits(gw: BinanceGateway, venue: list[str]) -> Iterator[Metric]:
