@@ -26,7 +26,7 @@ from dmabot.core.replay_reader import MdLineReader, ReadStop
 from dmabot.core.symbols import SymbolTable
 from dmabot.core.types import ExecReport, ExecStatus, Order, Side
 from dmabot.io.reactor import ManualClock, Reactor
-from dmabot.venues.mock.gateway import MockVenue
+from dmabot.venues.mock.venue import MockVenues
 
 log = logging.getLogger("dmabot.replay")
 
@@ -272,9 +272,9 @@ class Replay:
         self.pipeline = build_pipeline(config, record=verify)
         self.venue_names = [v.name for v in config.mock.venues]
         self.symbols = list(config.symbols)
-        self.venues = [MockVenue(self.reactor, self.pipeline, i, v.name, v.latency_ms, v.fee_bps,
-                                 on_report=self._on_report)
-                       for i, v in enumerate(config.mock.venues)]
+        # the mock venues always: a replay re-runs the orders against the recorded market
+        self.venues = MockVenues(config.mock, on_report=self._on_report).build_gateways(
+            self.reactor, self.pipeline, config.symbols, on_fatal=self._on_fatal)
         self.pipeline.order_sink = lambda order: self.venues[order.venue].submit(order)
         self.reader = MdLineReader(self.pipeline, SymbolTable(self.symbols))
         self.verifier = Verifier() if verify else None
@@ -282,6 +282,10 @@ class Replay:
         self.trades: list[tuple] | None = [] if keep_trades else None
         self._next_equity_ts = 0
         self._last_event_ts = 0      # latest ts of a recorded Sig/Ord/Exec line
+
+    @staticmethod
+    def _on_fatal(message: str) -> None:
+        raise RuntimeError(f"a mock venue cannot fail, yet: {message}")
 
     def _on_report(self, report: ExecReport) -> None:
         self.pipeline.on_exec(report)

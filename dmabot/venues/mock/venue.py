@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from dmabot.core.pipeline import Pipeline
+from dmabot.core.types import ExecReport
 from dmabot.io.reactor import Reactor
 from dmabot.venues.base import Feed, Gateway, VenueSpec
 from dmabot.venues.mock.feed import MockFeedDriver
@@ -15,8 +16,9 @@ from dmabot.venues.mock.settings import MockSettings
 class MockVenues:
     """The `VenueBuilder` of FEED_MODE=mock / VENUE_MODE=mock."""
 
-    def __init__(self, settings: MockSettings) -> None:
+    def __init__(self, settings: MockSettings, on_report: Callable[[ExecReport], None] | None = None) -> None:
         self.settings = settings
+        self.on_report = on_report      # where the venues report; None: the pipeline (replay taps them)
 
     def route_specs(self) -> tuple[VenueSpec, ...]:
         return self.settings.venues
@@ -29,5 +31,5 @@ class MockVenues:
 
     def build_gateways(self, reactor: Reactor, pipeline: Pipeline, symbols: tuple[str, ...],
                        on_fatal: Callable[[str], None]) -> list[Gateway]:
-        return [MockVenue(reactor, pipeline, i, v.name, v.latency_ms, v.fee_bps)
+        return [MockVenue(reactor, pipeline, i, v.name, v.latency_ms, v.fee_bps, on_report=self.on_report)
                 for i, v in enumerate(self.settings.venues)]
