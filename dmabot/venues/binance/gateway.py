@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from dmabot.core.pipeline import Pipeline
 from dmabot.core.types import Order
@@ -44,7 +45,6 @@ from dmabot.venues.binance.session import (
     RestLost,
     ScheduleReconnect,
     SendRest,
-    SendWsOrder,
     SessionState,
     SetRestDeadline,
     Start,
@@ -53,7 +53,6 @@ from dmabot.venues.binance.session import (
     Tick,
     UserEventReceived,
     UserSubscribed,
-    WsOrderNotSent,
     WsOrderReply,
     WsOrdersLost,
 )
@@ -87,7 +86,8 @@ class BinanceGateway:
         self.resolver = resolver
         self.target = rest_target(settings.rest_url)
         self._tls = client_tls_context(settings.ca_file or None) if self.target.tls else None
-        self.session = BinanceSession(self.symbols, settings, self.target, session_ms, pipeline.touch)
+        self.session = BinanceSession(self.symbols, settings, self.target, session_ms, pipeline.touch,
+                                      self._write_ws_order)
         self._addresses: list[Address] = []
         self._rest_protocol: _RestProtocol | None = None
         self._deadline_timer: TimerHandle | None = None
@@ -204,38 +204,47 @@ class BinanceGateway:
     # -- commands ------------------------------------------------------------------------------
     def _execute(self, commands: list[Command]) -> None:
         for command in commands:
-            if isinstance(command, Report):
-                self.pipeline.on_exec(command.report)
-            elif isinstance(command, SendRest):
-                protocol = self._rest_protocol
-                if protocol is not None and protocol.transport is not None:
-                    protocol.transport.write(command.data)
-            elif isinstance(command, SetRestDeadline):
-                if self._deadline_timer is not None:
-                    self._deadline_timer.cancel()
-                    self._deadline_timer = None
-                if command.at_ns is not None:
-                    self._deadline_timer = self.reactor.call_at(command.at_ns, self._on_deadline)
-            elif isinstance(command, SendWsOrder):
-                stream = self.user_stream
-                if stream is None or not stream.send_order(command.client_id, command.frame):
-                    self.feed(WsOrderNotSent(command.client_id, self.reactor.now()))
-            elif isinstance(command, CloseRest):
-                protocol = self._rest_protocol
-                if protocol is not None and protocol.transport is not None:
-                    protocol.transport.close()  # connection_lost reconnects
-            elif isinstance(command, Connect):
-                self._connect(command.attempt)
-            elif isinstance(command, ScheduleReconnect):
-                self._rest_protocol = None
-                self._reconnect_timer = self.reactor.call_later(command.delay_ns, self._on_reconnect_due)
-            elif isinstance(command, StartUserStream):
-                assert self.user_stream is not None
-                self.user_stream.start()
-            elif isinstance(command, Fatal):
-                self._close_all()
-                if self.on_fatal is not None:
-                    self.on_fatal(command.message)
+            _EXECUTE[type(command)](self, command)
+
+    def _report(self, command: Report) -> None:
+        self.pipeline.on_exec(command.report)
+
+    def _send_rest(self, command: SendRest) -> None:
+        protocol = self._rest_protocol
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.write(command.data)
+
+    def _set_rest_deadline(self, command: SetRestDeadline) -> None:
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
+        if command.at_ns is not None:
+            self._deadline_timer = self.reactor.call_at(command.at_ns, self._on_deadline)
+
+    def _write_ws_order(self, client_id: str, frame: bytes) -> bool:
+        stream = self.user_stream
+        return stream is not None and stream.send_order(client_id, frame)
+
+    def _close_rest(self, command: CloseRest) -> None:
+        protocol = self._rest_protocol
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()  # connection_lost reconnects
+
+    def _connect_rest(self, command: Connect) -> None:
+        self._connect(command.attempt)
+
+    def _schedule_reconnect(self, command: ScheduleReconnect) -> None:
+        self._rest_protocol = None
+        self._reconnect_timer = self.reactor.call_later(command.delay_ns, self._on_reconnect_due)
+
+    def _start_user_stream(self, command: StartUserStream) -> None:
+        assert self.user_stream is not None
+        self.user_stream.start()
+
+    def _fatal(self, command: Fatal) -> None:
+        self._close_all()
+        if self.on_fatal is not None:
+            self.on_fatal(command.message)
 
     def _connect(self, attempt: int) -> None:
         address = self._addresses[attempt % len(self._addresses)]
@@ -249,6 +258,7 @@ class BinanceGateway:
         for timer in (self._deadline_timer, self._reconnect_timer, self._housekeeping_timer):
             if timer is not None:
                 timer.cancel()
+        self._deadline_timer = None
         protocol, self._rest_protocol = self._rest_protocol, None
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
@@ -311,3 +321,14 @@ class _RestProtocol:
         pass
 
 
+# how the driver carries out each command of the session
+_EXECUTE: dict[type, Callable[[BinanceGateway, Any], None]] = {
+    Report: BinanceGateway._report,
+    SendRest: BinanceGateway._send_rest,
+    SetRestDeadline: BinanceGateway._set_rest_deadline,
+    CloseRest: BinanceGateway._close_rest,
+    Connect: BinanceGateway._connect_rest,
+    ScheduleReconnect: BinanceGateway._schedule_reconnect,
+    StartUserStream: BinanceGateway._start_user_stream,
+    Fatal: BinanceGateway._fatal,
+}

@@ -73,10 +73,15 @@ class OrderEntry:
     """Rules, prepared requests and the registry of a session's orders; commands go out
     through the session (`send_rest`, `emit`, `report`)."""
 
-    def __init__(self, session: BinanceSession, session_ms: int, touch: Callable[[int], tuple[float, float]]) -> None:
+    def __init__(self, session: BinanceSession, session_ms: int, touch: Callable[[int], tuple[float, float]],
+                 write_ws_order: Callable[[str, bytes], bool]) -> None:
         self.session = session
         self.settings = session.settings
         self.touch = touch
+        # The driver's write of an order.place frame (False: the connection is not open). The
+        # one write the session makes itself rather than as a command: it is on the
+        # tick-to-order path, and its outcome decides the order's fate at once.
+        self.write_ws_order = write_ws_order
         self.ids = ClientOrderIdFactory(session_ms)
         self.rules: list[SymbolRules] = []
         self.templates: list[OrderTemplate] = []
@@ -165,10 +170,11 @@ class OrderEntry:
         values = (side, self.settings.order_type, self.settings.time_in_force, qty_text, px_text, client_id,
                   self.session.clock.timestamp_ms(now))
         if self.settings.orders_via_ws_api:
-            # counted as written; the driver feeds WsOrderNotSent if the connection just ended
-            self.session.send_ws_order(client_id, self.ws_writers[sym].frame(*values))
-            self.ws_orders[client_id] = now + self.settings.request_timeout_ns
-            self.orders_sent += 1
+            if self.write_ws_order(client_id, self.ws_writers[sym].frame(*values)):
+                self.ws_orders[client_id] = now + self.settings.request_timeout_ns
+                self.orders_sent += 1
+            else:
+                self._on_failed(client_id, FailureReason.NOT_SENT, now)
         elif self.session.send_rest(Tag(RequestKind.ORDER, client_id), self.templates[sym].build(*values), now):
             self.orders_sent += 1
         else:
@@ -236,11 +242,6 @@ class OrderEntry:
             self.ws_orders.pop(client_id, None)
             self.session.report(self.registry.on_outcome_unknown(client_id, now))
         self.resolve_unknown(now)
-
-    def on_ws_order_not_sent(self, client_id: str, now: int) -> None:
-        self.ws_orders.pop(client_id, None)
-        self.orders_sent -= 1
-        self._on_failed(client_id, FailureReason.NOT_SENT, now)
 
     def _on_placed(self, client_id: str, body: Any, now: int) -> None:
         assert self.registry is not None

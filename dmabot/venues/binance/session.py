@@ -1,7 +1,7 @@
 """The Binance gateway's orchestration as a sans-IO state machine.
 
 Events in (`RestConnected`, `RestData`, `RestLost`, `Tick`, `UserSubscribed`, ...), commands
-out (`Connect`, `SendRest`, `SendWsOrder`, `Report`, `Fatal`, ...): no reactor, no sockets,
+out (`Connect`, `SendRest`, `Report`, `Fatal`, ...): no reactor, no sockets,
 every event carries the reactor's time. `dmabot.venues.binance.gateway` executes the commands
 on the reactor and the transports and feeds what happens back.
 
@@ -27,8 +27,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 from dmabot.core.types import ExecReport
 from dmabot.io.backoff import Backoff
@@ -79,145 +78,110 @@ class InvalidTransition(RuntimeError):
 
 
 # -- events in ------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Start:
+class Start(NamedTuple):
     now: int
 
 
-@dataclass(frozen=True, slots=True)
-class RestConnected:
+class RestConnected(NamedTuple):
     now: int
 
 
-@dataclass(frozen=True, slots=True)
-class RestData:
+class RestData(NamedTuple):
     data: bytes
     now: int
 
 
-@dataclass(frozen=True, slots=True)
-class RestDeadline:
+class RestDeadline(NamedTuple):
     now: int
 
 
-@dataclass(frozen=True, slots=True)
-class RestLost:
+class RestLost(NamedTuple):
     why: str
     now: int
 
 
-@dataclass(frozen=True, slots=True)
-class ReconnectDue:
+class ReconnectDue(NamedTuple):
     now: int
 
 
-@dataclass(frozen=True, slots=True)
-class Tick:
+class Tick(NamedTuple):
     """Housekeeping, every HOUSEKEEPING_NS: clock resync, queries of unknown orders, pruning."""
 
     now: int
 
 
-@dataclass(frozen=True, slots=True)
-class UserSubscribed:
+class UserSubscribed(NamedTuple):
     now: int
 
 
-@dataclass(frozen=True, slots=True)
-class UserEventReceived:
+class UserEventReceived(NamedTuple):
     event: UserEvent
     now: int
 
 
-@dataclass(frozen=True, slots=True)
-class WsOrderReply:
+class WsOrderReply(NamedTuple):
     client_id: str
     response: WsApiResponse
     now: int
 
 
-@dataclass(frozen=True, slots=True)
-class WsOrdersLost:
+class WsOrdersLost(NamedTuple):
     client_ids: tuple[str, ...]
     now: int
 
 
-@dataclass(frozen=True, slots=True)
-class WsOrderNotSent:
-    """A `SendWsOrder` the driver could not write (the connection had just ended)."""
-
-    client_id: str
-    now: int
-
-
-@dataclass(frozen=True, slots=True)
-class Stop:
+class Stop(NamedTuple):
     now: int
 
 
 Event = Union[Start, RestConnected, RestData, RestDeadline, RestLost, ReconnectDue, Tick, UserSubscribed,
-              UserEventReceived, WsOrderReply, WsOrdersLost, WsOrderNotSent, Stop]
+              UserEventReceived, WsOrderReply, WsOrdersLost, Stop]
 
 
 # -- commands out ---------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Connect:
+class Connect(NamedTuple):
     attempt: int  # which resolved address: attempt modulo their number
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduleReconnect:
+class ScheduleReconnect(NamedTuple):
     delay_ns: int
 
 
-@dataclass(frozen=True, slots=True)
-class SendRest:
+class SendRest(NamedTuple):
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class SetRestDeadline:
+class SetRestDeadline(NamedTuple):
     """Feed `RestDeadline` at `at_ns` (None: no deadline pending); replaces the previous one."""
 
     at_ns: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class CloseRest:
+class CloseRest(NamedTuple):
     """A timeout or an unpairable reply: close the transport (its loss reconnects)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SendWsOrder:
-    client_id: str
-    frame: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class StartUserStream:
+class StartUserStream(NamedTuple):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
+class Report(NamedTuple):
     report: ExecReport
 
 
-@dataclass(frozen=True, slots=True)
-class Fatal:
+class Fatal(NamedTuple):
     message: str
 
 
-Command = Union[Connect, ScheduleReconnect, SendRest, SetRestDeadline, CloseRest, SendWsOrder, StartUserStream,
-                Report, Fatal]
+Command = Union[Connect, ScheduleReconnect, SendRest, SetRestDeadline, CloseRest, StartUserStream, Report, Fatal]
 
 
 class BinanceSession:
     """The state of order entry for one account and what to do next; see the module."""
 
     def __init__(self, symbols: Sequence[str], settings: GatewaySettings, target: Target, session_ms: int,
-                 touch: Callable[[int], tuple[float, float]], rng: random.Random | None = None,
-                 wall_ns: Callable[[], int] = time.time_ns) -> None:
+                 touch: Callable[[int], tuple[float, float]], write_ws_order: Callable[[str, bytes], bool],
+                 rng: random.Random | None = None, wall_ns: Callable[[], int] = time.time_ns) -> None:
         self.symbols = tuple(symbols)
         self.settings = settings
         self.requests = RestRequests(target.host_header, settings.credentials, settings.recv_window_ms)
@@ -227,12 +191,13 @@ class BinanceSession:
         self.backoff = Backoff(settings.backoff_initial_ns, settings.backoff_max_ns, rng)
         self.reconciler = Reconciler(self.symbols, self.requests, self.balances)
         self.rules = RulesLoader(self, target)
-        self.orders = OrderEntry(self, session_ms, touch)
+        self.orders = OrderEntry(self, session_ms, touch, write_ws_order)
         self.wall_ns = wall_ns
         self.state = SessionState.IDLE
         self.rest: RestConnection | None = None
         self.reconnects = 0
         self._out: list[Command] = []
+        self._deadline_set: int | None = None   # the REST deadline the driver was last told
         self._time_in_flight = False
         self._sync_asked_ns = 0
         self._ready_once = False
@@ -248,7 +213,8 @@ class BinanceSession:
     @property
     def ready(self) -> bool:
         # A timeout closes the RestConnection before the transport reports the loss.
-        return self.state is SessionState.READY and self.connected
+        rest = self.rest
+        return self.state is SessionState.READY and rest is not None and rest.state is ConnectionState.OPEN
 
     def wall_clock_offset_ms(self, now: int) -> float:
         """The venue's time minus this host's wall clock (the server clock itself maps the
@@ -272,10 +238,12 @@ class BinanceSession:
         """What the last calls asked for, with the REST connection's bytes and deadline."""
         rest = self.rest
         if rest is not None:
-            data = rest.data_to_send()
-            if data:
-                self._out.append(SendRest(data))
-            self._out.append(SetRestDeadline(rest.next_deadline_ns))
+            if rest.has_data_to_send:
+                self._out.append(SendRest(rest.data_to_send()))
+            deadline = rest.next_deadline_ns
+            if deadline != self._deadline_set:       # most calls leave it as it was: no timer churn
+                self._deadline_set = deadline
+                self._out.append(SetRestDeadline(deadline))
             if rest.state is ConnectionState.CLOSED and self.state in LIVE:
                 self._out.append(CloseRest())
         out, self._out = self._out, []
@@ -288,9 +256,6 @@ class BinanceSession:
         self.reconciler.note(reports)
         for report in reports:
             self._out.append(Report(report))
-
-    def send_ws_order(self, client_id: str, frame: bytes) -> None:
-        self._out.append(SendWsOrder(client_id, frame))
 
     def send_rest(self, tag: Tag, wire: bytes, now: int) -> bool:
         """Queue a request; False if the connection closed (e.g. a reply said close) or while
@@ -314,6 +279,7 @@ class BinanceSession:
         self.backoff.reset()
         self.state = SessionState.SYNCING
         self.rest = RestConnection(self.settings.request_timeout_ns, self.rate_limits)
+        self._deadline_set = None
         self._time_in_flight = False
         log.info("rest connected rest=%s", self.settings.rest_url)
         self.request_time(ev.now)
@@ -338,6 +304,7 @@ class BinanceSession:
 
     def _on_deadline(self, ev: RestDeadline) -> None:
         assert self.rest is not None
+        self._deadline_set = None      # the driver's timer has fired: the next deadline is new
         self._route(self.rest.expire(ev.now), ev.now)
 
     def _on_stop(self, ev: Stop) -> None:
@@ -393,9 +360,6 @@ class BinanceSession:
 
     def _on_ws_orders_lost(self, ev: WsOrdersLost) -> None:
         self.orders.on_ws_orders_lost(ev.client_ids, ev.now)
-
-    def _on_ws_order_not_sent(self, ev: WsOrderNotSent) -> None:
-        self.orders.on_ws_order_not_sent(ev.client_id, ev.now)
 
     def _ignore(self, ev: Event) -> None:
         """Expected here and nothing to do (a late timer or stream callback after the end)."""
@@ -522,7 +486,6 @@ TRANSITIONS: dict[tuple[SessionState, type], _Handler] = {
     **{(s, WsOrderReply): _B._on_ws_order_reply for s in _ALIVE},
     # the user stream's end at stop names the orders whose replies it took along
     **{(s, WsOrdersLost): _B._on_ws_orders_lost for s in (*_ALIVE, *_ENDED)},
-    (_S.READY, WsOrderNotSent): _B._on_ws_order_not_sent,
     **{(s, Stop): _B._on_stop for s in SessionState},
     # late callbacks of what the end closed: nothing to do
     **{(s, event): _B._ignore for s in _ENDED

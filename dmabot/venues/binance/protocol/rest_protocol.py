@@ -131,10 +131,15 @@ class RestConnection:
     @property
     def next_deadline_ns(self) -> int | None:
         """When `expire` next has something to do, or None when nothing is pending."""
-        deadlines = [p.deadline_ns for p in self._queue]
-        if self._in_flight is not None:
-            deadlines.append(self._in_flight.deadline_ns)
-        return min(deadlines, default=None)
+        # The one in flight was queued first, so its deadline is the earliest unless a request
+        # queued behind it was given a shorter timeout.
+        in_flight, queue = self._in_flight, self._queue
+        if not queue:
+            return None if in_flight is None else in_flight.deadline_ns
+        deadlines = [p.deadline_ns for p in queue]
+        if in_flight is not None:
+            deadlines.append(in_flight.deadline_ns)
+        return min(deadlines)
 
     def submit(self, tag: Any, wire: bytes, now_ns: int, timeout_ns: int | None = None) -> None:
         """Queue a finished request; it is written at once if nothing is in flight."""
@@ -144,6 +149,10 @@ class RestConnection:
         self._queue.append(_Pending(tag, wire, deadline))
         if self._in_flight is None:
             self._send_next(now_ns)
+
+    @property
+    def has_data_to_send(self) -> bool:
+        return bool(self._outbox)
 
     def data_to_send(self) -> bytes:
         """Bytes the driver must write now (empty if none)."""

@@ -33,7 +33,8 @@ T0 = 1_000_000_000_000
 def session(**settings_given) -> BinanceSession:
     settings = GatewaySettings("https://api.test", None, Credentials("key", "secret"), **settings_given)
     return BinanceSession(("BTCUSDT",), settings, rest_target(settings.rest_url), 1_795_858_200_000,
-                          touch=lambda sym: (0.0, 0.0), rng=random.Random(1))
+                          touch=lambda sym: (0.0, 0.0), write_ws_order=lambda client_id, frame: False,
+                          rng=random.Random(1))
 
 
 def http(status: int, body) -> bytes:
