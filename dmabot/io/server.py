@@ -118,7 +118,7 @@ class Server:
             protocol = _Counted(self._protocol_factory(), self._transports)
             transport = protocol.transport = Transport(self._reactor, sock, protocol, peer, self._tls)
             self._transports.add(transport)
-            transport._start_accepted(self._handshake_timeout_ns)
+            transport.start_accepted(self._handshake_timeout_ns)
 
     def close(self) -> None:
         """Stop accepting and abort every connection still open."""

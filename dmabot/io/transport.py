@@ -216,7 +216,8 @@ class Transport:
         else:
             self._finish(_connect_error(self.peer, err))
 
-    def _start_accepted(self, timeout_ns: int) -> None:
+    def start_accepted(self, timeout_ns: int) -> None:
+        """Begin a connection a server accepted: its TLS handshake (if any) within `timeout_ns`."""
         if self._tls is not None:
             self._deadline = self._reactor.call_later(timeout_ns, self._on_deadline, timeout_ns)
         self._begin()
