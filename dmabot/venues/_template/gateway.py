@@ -40,7 +40,13 @@ class TemplateGateway:
             self.pipeline.on_exec(ExecReport(order, self.reactor.now(), ExecStatus.REJECTED))
             return
         self.orders_sent += 1
-        # The stand-in venue: ACK, then filled at once at the order's price.
+        # FILL IN: write the order. Its reports come from a reactor callback of their own (a
+        # reply read from the socket), never from inside `submit`: the pipeline may be draining
+        # (docs/architecture.md, Re-entrancy). Only a local rejection is reported at once.
+        self.reactor.call_soon(self._on_venue_reply, order)
+
+    def _on_venue_reply(self, order: Order) -> None:
+        # The stand-in venue: ACK, then filled at the order's price.
         now = self.reactor.now()
         self.pipeline.on_exec(ExecReport(order, now, ExecStatus.ACK))
         trade_id, self._next_trade_id = self._next_trade_id, self._next_trade_id + 1

@@ -54,6 +54,8 @@ def test_template_round_trip_ticks_in_fill_out_then_stop():
 
     bid, ask = p.touch(0)
     gateway.submit(Order(1, 1, reactor.now(), 0, 0, 0, 0, Side.BUY, ask, 2.0))
+    assert p.exec_counts() == {}            # the reply comes from a callback of its own, not inside submit
+    reactor.run()
     assert p.exec_counts() == {(0, ExecStatus.ACK): 1, (0, ExecStatus.FILLED): 1}
     position = p.positions.get(0, 0)
     assert (position["qty"], position["avg_px"], position["fills"]) == (2.0, ask, 1)
