@@ -120,9 +120,9 @@ class OrderEntry:
         if self.settings.orders_via_ws_api and not ws_api_up:
             self._reject_locally(order, LocalReason.DISCONNECTED, "WebSocket API connection down", now)
             return
-        if not limits.may_send(now):
+        if not limits.may_send_orders(now):
             self._reject_locally(order, LocalReason.RATE_LIMITED,
-                                 f"resume in {(limits.resume_at_ns - now) / NS:.1f} s", now)
+                                 f"resume in {limits.orders_resume_in_ns(now) / NS:.1f} s", now)
             return
         if limits.status(now) is RateLimitStatus.SLOW_DOWN and now - self._last_order_sent_ns < SLOW_DOWN_GAP_NS:
             # Over half of a venue limit: pace orders well before a 429 (and a ban) could come.

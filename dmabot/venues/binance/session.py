@@ -260,12 +260,15 @@ class BinanceSession:
     def send_rest(self, tag: Tag, wire: bytes, now: int) -> bool:
         """Queue a request; False if the connection closed (e.g. a reply said close) or while
         Binance asked for a wait (a 429's Retry-After, a 418 ban): every request counts against
-        the IP, and asking on turns a 429 into a ban, and a ban into a longer one.
+        the IP, and asking on turns a 429 into a ban, and a ban into a longer one. A 429 for the
+        order count (-1015) holds new orders only: queries and cancels still go.
 
         Orders only come here after `ready` and the rate limits were checked, so none is dropped
         silently; the other requests are asked again after the reconnect or the wait.
         """
-        if self.rest is None or not self.connected or not self.rate_limits.may_send(now):
+        limits = self.rate_limits
+        if self.rest is None or not self.connected or not (
+                limits.may_send_orders(now) if tag.kind is RequestKind.ORDER else limits.may_send(now)):
             return False
         self.rest.submit(tag, wire, now)
         return True
@@ -400,14 +403,19 @@ class BinanceSession:
         """Log once that Binance made the gateway wait (a ban as an ERROR: nothing trades until it
         lifts), and once that the wait is over; the orders refused meanwhile are only counted."""
         status = self.rate_limits.status(now)
-        if status in (RateLimitStatus.BACKING_OFF, RateLimitStatus.BANNED):
+        if status in _WAITS:
             if status is not self._wait_announced:
                 self._wait_announced = status
-                seconds = (self.rate_limits.resume_at_ns - now) / NS
+                limits = self.rate_limits
+                until = limits.orders_resume_at_ns if status is RateLimitStatus.ORDERS_HELD else limits.resume_at_ns
+                seconds = (until - now) / NS
                 if status is RateLimitStatus.BANNED:
                     log.error("binance banned this IP (HTTP 418): no requests, no orders for %.0f s", seconds)
-                else:
+                elif status is RateLimitStatus.BACKING_OFF:
                     log.warning("binance rate limit hit (HTTP 429): no requests for %.0f s (Retry-After)", seconds)
+                else:
+                    log.warning("binance order rate limit hit (HTTP 429 -1015): no new orders for %.0f s "
+                                "(Retry-After); queries and cancels go on", seconds)
         elif self._wait_announced is not None:
             self._wait_announced = None
             log.info("rate-limit wait over: order entry resumes")
@@ -467,6 +475,7 @@ def _is_invalid_timestamp(r: Response) -> bool:
     return is_error_body(body) and parse_api_error(body, r.status).code == ErrorCode.INVALID_TIMESTAMP
 
 
+_WAITS = (RateLimitStatus.ORDERS_HELD, RateLimitStatus.BACKING_OFF, RateLimitStatus.BANNED)
 _S = SessionState
 _Handler = Callable[[BinanceSession, Any], None]  # each takes its own event type
 _ALIVE = (_S.CONNECTING, _S.SYNCING, _S.READY, _S.WAITING)

@@ -275,6 +275,7 @@ def test_429_stops_every_request_until_retry_after_and_says_so_once(h, caplog):
     resubscribe(h)                                            # a resubscription asks to reconcile
     h.reactor.advance_to(h.reactor.now() + 2_900_000_000)     # housekeeping, queries, resyncs: all wait
     assert len(h.written) == sent and h.gw.local_rejections == {"rate_limited": 1}
+    assert h.gw.cancel_open_orders() == 0 and len(h.written) == sent     # not even the cancels at exit
     assert caplog.text.count("rate limit hit (HTTP 429): no requests for 3 s (Retry-After)") == 1
     h.reactor.advance_to(h.reactor.now() + 200_000_000)       # the wait is over: the reconciliation runs
     assert "rate-limit wait over: order entry resumes" in caplog.text
@@ -319,6 +320,29 @@ def test_a_reconciliation_refused_with_429_runs_again_after_the_wait(h):
     assert [w.split(b"?")[0] for w in h.written[-5:]] == [
         b"GET /api/v3/myTrades", b"GET /api/v3/openOrders", b"GET /api/v3/myTrades", b"GET /api/v3/openOrders",
         b"GET /api/v3/account"]
+
+
+def test_429_for_the_order_count_holds_new_orders_while_queries_and_cancels_go_on(h, caplog):
+    caplog.set_level("INFO")
+    h.sync()
+    h.submit(Side.BUY, 91250.0, 0.002)
+    h.protocol.data_received(http(429, {"code": -1015, "msg": "Too many new orders; current limit is 200000 "
+                                        "orders per 1 DAY."}, (("Retry-After", "7200"),)))
+    assert h.pipeline.statuses() == ["REJECTED"]
+    sent = len(h.written)
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=2)
+    assert len(h.written) == sent and h.gw.local_rejections == {"rate_limited": 1}
+    resubscribe(h)                                  # the reconciliation is queries: it goes out
+    assert h.written[-1].startswith(b"GET /api/v3/myTrades?symbol=BTCUSDT&")
+    h.answer_reconciliation()
+    assert h.gw.cancel_open_orders() == 2           # and so do the cancels at exit
+    assert h.written[-1].startswith(b"DELETE /api/v3/openOrders?symbol=BTCUSDT&")
+    assert caplog.text.count("order rate limit hit (HTTP 429 -1015): no new orders for 7200 s") == 1
+    h.reply(400, {"code": -2011, "msg": "Unknown order sent."})
+    assert h.written[-1].startswith(b"DELETE /api/v3/openOrders?symbol=ETHUSDT&")
+    h.reply(400, {"code": -2011, "msg": "Unknown order sent."})
+    h.reactor.advance_to(h.reactor.now() + 7200_000_000_000)
+    assert "rate-limit wait over: order entry resumes" in caplog.text
 
 
 def test_absurd_values_are_rejected_locally_without_raising(h):
