@@ -15,7 +15,10 @@ on the reactor and the transports and feeds what happens back.
 
 An unknown symbol cannot be traded, and the engine is already running when exchangeInfo
 answers: the session names it in `Fatal`, and the engine exits with a config error. Half an
-engine trading some symbols is harder to notice.
+engine trading some symbols is harder to notice. Credentials the venue refuses (-2014, -2015:
+the key; -1022: the signature, i.e. the secret or private key does not belong to the key) end
+it the same way, on the first signed REST request, order or user data subscription they fail:
+asking again cannot succeed.
 
 `TRANSITIONS` is the one table of what each event does in each state; an event a state does
 not list is a bug in the driver and raises `InvalidTransition`.
@@ -46,7 +49,7 @@ from dmabot.venues.binance.protocol.rest_protocol import (
 )
 from dmabot.venues.binance.protocol.rest_request import RestRequests
 from dmabot.venues.binance.protocol.user_events import AccountPosition, BalanceUpdate, ExecutionReport, UserEvent
-from dmabot.venues.binance.protocol.wire import ErrorCode, ParseError, is_error_body, parse_api_error
+from dmabot.venues.binance.protocol.wire import ApiError, ErrorCode, ParseError, is_error_body, parse_api_error
 from dmabot.venues.binance.protocol.ws_api import WsApiResponse
 from dmabot.venues.binance.reconcile import Reconciler
 from dmabot.venues.binance.request_kinds import RECONCILIATION, RequestKind, Tag, json_body
@@ -130,12 +133,19 @@ class WsOrdersLost(NamedTuple):
     now: int
 
 
+class UserSubscribeRefused(NamedTuple):
+    """The WebSocket API answered ``userDataStream.subscribe.signature`` with an error."""
+
+    error: ApiError
+    now: int
+
+
 class Stop(NamedTuple):
     now: int
 
 
 Event = Union[Start, RestConnected, RestData, RestDeadline, RestLost, ReconnectDue, Tick, UserSubscribed,
-              UserEventReceived, WsOrderReply, WsOrdersLost, Stop]
+              UserEventReceived, WsOrderReply, WsOrdersLost, UserSubscribeRefused, Stop]
 
 
 # -- commands out ---------------------------------------------------------------------------
@@ -321,7 +331,8 @@ class BinanceSession:
                         len(registry.open_orders()), registry.open_orders()[:5])
 
     def fail(self, message: str, now: int) -> None:
-        log.error("%s", message)
+        if self.state is SessionState.FAILED:
+            return                  # said once; what follows the first refusal adds nothing
         self._on_stop(Stop(now))
         self.state = SessionState.FAILED
         self.emit(Fatal(message))
@@ -360,6 +371,19 @@ class BinanceSession:
     def _on_ws_order_reply(self, ev: WsOrderReply) -> None:
         self.orders.on_ws_order_reply(ev.client_id, ev.response, ev.now)
         self.announce_rate_limit(ev.now)     # a 418 is told now, as from a REST reply, not at housekeeping
+        error = ev.response.error
+        if error is not None:
+            self._refuse_if_credentials(error.code, "order.place", ev.now)
+
+    def _on_user_subscribe_refused(self, ev: UserSubscribeRefused) -> None:
+        """Any other refusal the stream asks again, after a backoff, on its own."""
+        self._refuse_if_credentials(ev.error.code, "the user data subscription", ev.now)
+
+    def _refuse_if_credentials(self, code: int, what: str, now: int) -> bool:
+        problem = CREDENTIAL_PROBLEMS.get(code)
+        if problem is not None:
+            self.fail(f"binance refused {what} with {code}: {problem}", now)
+        return problem is not None
 
     def _on_ws_orders_lost(self, ev: WsOrdersLost) -> None:
         self.orders.on_ws_orders_lost(ev.client_ids, ev.now)
@@ -372,8 +396,12 @@ class BinanceSession:
         for outcome in outcomes:
             tag: Tag = outcome.tag
             try:
-                if isinstance(outcome, Response) and tag.kind is not RequestKind.ORDER \
-                        and _is_invalid_timestamp(outcome):
+                code = _error_code(outcome) if isinstance(outcome, Response) else None
+                if code in CREDENTIAL_PROBLEMS:
+                    if tag.kind is RequestKind.ORDER:
+                        self.orders.on_outcome(tag, outcome, now)     # refused, so never placed
+                    self._refuse_if_credentials(code, f"a signed request ({tag.kind.value})", now)
+                elif code == ErrorCode.INVALID_TIMESTAMP and tag.kind is not RequestKind.ORDER:
                     self._on_stale_timestamp(tag, now)
                 elif tag.kind in RECONCILIATION:
                     if isinstance(outcome, Response):
@@ -432,7 +460,7 @@ class BinanceSession:
         if isinstance(outcome, RequestFailed):
             return
         if outcome.status != 200:
-            log.error("GET /api/v3/time failed status=%d body=%s", outcome.status, outcome.body[:200])
+            log.error("GET /api/v3/time failed status=%d body=%s", outcome.status, outcome.text())
             return
         sample = self.clock.on_time_response(outcome.sent_ns, outcome.received_ns, parse_server_time(outcome.json()))
         log.info("clock synced offset_ms=%.1f uncertainty_ms=%.1f (Binance's time minus this host's)",
@@ -470,9 +498,19 @@ class BinanceSession:
         self.orders.resolve_unknown(now)
 
 
-def _is_invalid_timestamp(r: Response) -> bool:
+def _error_code(r: Response) -> int | None:
     body = json_body(r)
-    return is_error_body(body) and parse_api_error(body, r.status).code == ErrorCode.INVALID_TIMESTAMP
+    return parse_api_error(body, r.status).code if is_error_body(body) else None
+
+
+_CHECK_KEYS = "check BINANCE_API_KEY and BINANCE_API_SECRET (or BINANCE_PRIVATE_KEY_FILE)"
+# Refusals no retry can turn around: what each says about the configured credentials.
+CREDENTIAL_PROBLEMS: dict[int, str] = {
+    ErrorCode.INVALID_SIGNATURE: f"the signature is not valid for this API key: {_CHECK_KEYS}",
+    ErrorCode.BAD_API_KEY_FMT: f"the API key is not in a valid format: {_CHECK_KEYS}",
+    ErrorCode.REJECTED_MBX_KEY: f"the API key is refused (unknown, not allowed from this IP, or without the "
+                                f"permission this request needs): {_CHECK_KEYS}",
+}
 
 
 _WAITS = (RateLimitStatus.ORDERS_HELD, RateLimitStatus.BACKING_OFF, RateLimitStatus.BANNED)
@@ -493,11 +531,12 @@ TRANSITIONS: dict[tuple[SessionState, type], _Handler] = {
     **{(s, UserSubscribed): _B._on_user_subscribed for s in _ALIVE},
     **{(s, UserEventReceived): _B._on_user_event for s in _ALIVE},
     **{(s, WsOrderReply): _B._on_ws_order_reply for s in _ALIVE},
+    **{(s, UserSubscribeRefused): _B._on_user_subscribe_refused for s in _ALIVE},
     # the user stream's end at stop names the orders whose replies it took along
     **{(s, WsOrdersLost): _B._on_ws_orders_lost for s in (*_ALIVE, *_ENDED)},
     **{(s, Stop): _B._on_stop for s in SessionState},
     # late callbacks of what the end closed: nothing to do
     **{(s, event): _B._ignore for s in _ENDED
        for event in (RestConnected, RestData, RestLost, ReconnectDue, Tick, UserSubscribed, UserEventReceived,
-                     WsOrderReply)},
+                     WsOrderReply, UserSubscribeRefused)},
 }

@@ -82,6 +82,10 @@ class Response:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def text(self, limit: int = 200) -> str:
+        """The body's first `limit` bytes as text, for a log line (never a ``b'...'`` repr)."""
+        return self.body[:limit].decode("utf-8", "replace")
+
 
 @dataclass(frozen=True, slots=True)
 class RequestFailed:
