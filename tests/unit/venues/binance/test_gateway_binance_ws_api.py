@@ -160,6 +160,18 @@ def test_an_order_place_refused_for_its_key_is_fatal(h):
     assert len(h.fatal) == 1 and h.fatal[0].startswith("binance refused order.place with -2015: the API key is refused")
 
 
+def test_an_order_count_429_on_the_ws_api_holds_orders_while_rest_queries_go_on(h):
+    request = h.place()
+    server_now = h.gw.clock.timestamp_ms(h.reactor.now())
+    h.ws_reply({"id": request["id"], "status": 429, "error": {
+        "code": -1015, "msg": "Too many new orders; current limit is 100 orders per 10 SECOND.",
+        "data": {"serverTime": server_now, "retryAfter": server_now + 10_000}}})
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=2)
+    assert h.gw.local_rejections == {"rate_limited": 1} and h.ws_requests() == []
+    assert h.gw.cancel_open_orders() == 2
+    assert h.written[-1].startswith(b"DELETE /api/v3/openOrders?symbol=BTCUSDT&")
+
+
 def test_418_on_the_ws_api_halts_order_entry_and_says_so_at_once(h, caplog):
     request = h.place()
     server_now = h.gw.clock.timestamp_ms(h.reactor.now())
