@@ -7,6 +7,10 @@ import sys
 import time
 
 from dmabot.app.config import ConfigError, load_config
+from dmabot.venues.keys import VenueUnreachable
+
+# A venue host that did not resolve at start: worth restarting, unlike a config error (2).
+EXIT_VENUE_UNREACHABLE = 3
 
 USAGE = """usage: python -m dmabot [run] [ENV_FILE]     run the engine (ENV_FILE defaults to ./.env)
        python -m dmabot sim [OPTIONS]         run the local Binance-compatible exchange simulator
@@ -45,6 +49,9 @@ def run(argv: list[str]) -> int:
     except ConfigError as exc:
         logging.getLogger("dmabot").error("config error: %s", exc)
         return 2
+    except VenueUnreachable as exc:
+        logging.getLogger("dmabot").error("venue unreachable at start: %s", exc)
+        return EXIT_VENUE_UNREACHABLE
     return 0
 
 

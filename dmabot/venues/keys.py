@@ -25,6 +25,14 @@ class ConfigError(ValueError):
     """A configuration value the engine cannot start with; the message names the key."""
 
 
+class VenueUnreachable(RuntimeError):
+    """A venue host that cannot be resolved at start; the message names the key. Not a
+    configuration error: the same value may work a minute later (DNS down, no network yet).
+    Names are resolved with a blocking lookup before the reactor runs, so it is not retried in
+    the loop, where it would stall every other socket; the engine exits with its own status for
+    a supervisor to restart it. A host that resolves but does not answer is retried with backoff."""
+
+
 @dataclass(frozen=True)
 class Key:
     """One key: its env name, parser, default (None: required), meaning, and the attribute of

@@ -72,8 +72,9 @@ class Harness:
         settings = GatewaySettings("https://api.test", None, Credentials("key", "secret"),
                                    request_timeout_ns=2_000_000_000, **settings_given)
         self.connections: list[tuple[TransportProtocol, FakeTransport]] = []
+        self.fatal: list[str] = []     # what the gateway told the engine it cannot trade with
         self.gw = BinanceGateway(self.reactor, self.pipeline, 0, ("BTCUSDT", "ETHUSDT"), settings, SERVER_MS,
-                                 connector=self.connect, resolver=resolved)
+                                 on_fatal=self.fatal.append, connector=self.connect, resolver=resolved)
         self.gw.start()
 
     def connect(self, reactor, address, protocol, *, tls=None, timeout_ns=0) -> FakeTransport:

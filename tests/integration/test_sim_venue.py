@@ -407,6 +407,16 @@ def test_forced_429_with_seconds_and_the_journal_of_what_the_venue_answered(reac
     assert journal[0]["time"] <= journal[1]["time"] <= now_ms()
 
 
+def test_forced_429_for_the_order_count_hits_new_orders_only(reactor: Reactor, sim: Simulator) -> None:
+    trader = Trader(reactor, sim)
+    fault(reactor, sim, "action=force_429&code=-1015&seconds=3")
+    assert trader.call("GET", "/api/v3/account")[0] == 200           # not a new order: answered
+    order = [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.001")]
+    status, headers, body = trader.call("POST", "/api/v3/order", order)
+    assert (status, body["code"], headers["retry-after"]) == (429, -1015, "3")
+    assert trader.call("POST", "/api/v3/order", order)[0] == 200      # one forced 429 only
+
+
 def test_balance_update_switch_reaches_the_user_stream(reactor: Reactor, sim: Simulator) -> None:
     stream = user_stream(reactor, sim)
     trader = Trader(reactor, sim)

@@ -28,6 +28,7 @@ from dmabot.venues.binance.protocol.clock import ServerClock
 from dmabot.venues.binance.protocol.orders import OrderRegistry
 from dmabot.venues.binance.protocol.rest_protocol import RateLimitState, RestConnection
 from dmabot.venues.binance.protocol.user_events import UserEvent
+from dmabot.venues.binance.protocol.wire import ApiError
 from dmabot.venues.binance.protocol.ws_api import WsApiResponse
 from dmabot.venues.binance.session import (
     HOUSEKEEPING_NS,
@@ -53,6 +54,7 @@ from dmabot.venues.binance.session import (
     Tick,
     UserEventReceived,
     UserSubscribed,
+    UserSubscribeRefused,
     WsOrderReply,
     WsOrdersLost,
 )
@@ -102,6 +104,7 @@ class BinanceGateway:
                 ca_file=settings.ca_file, recv_window_ms=settings.recv_window_ms,
                 backoff_max_ns=settings.backoff_max_ns,
                 on_order_reply=self._on_ws_order_reply, on_orders_lost=self._on_ws_orders_lost,
+                on_subscribe_refused=self._on_user_subscribe_refused,
                 connector=connector, resolver=resolver)
 
     # -- what the engine and the metrics read ------------------------------------------------
@@ -242,9 +245,12 @@ class BinanceGateway:
         self.user_stream.start()
 
     def _fatal(self, command: Fatal) -> None:
+        """The one line that says why: the engine's (it exits with it), or this one's."""
         self._close_all()
         if self.on_fatal is not None:
             self.on_fatal(command.message)
+        else:
+            log.error("%s", command.message)
 
     def _connect(self, attempt: int) -> None:
         address = self._addresses[attempt % len(self._addresses)]
@@ -291,6 +297,9 @@ class BinanceGateway:
 
     def _on_ws_orders_lost(self, client_ids: list[str]) -> None:
         self.feed(WsOrdersLost(tuple(client_ids), self.reactor.now()))
+
+    def _on_user_subscribe_refused(self, error: ApiError) -> None:
+        self.feed(UserSubscribeRefused(error, self.reactor.now()))
 
 
 class _RestProtocol:

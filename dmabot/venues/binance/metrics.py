@@ -93,8 +93,9 @@ def _limits(gw: BinanceGateway, venue: list[str]) -> Iterator[Metric]:
                 "by window (10s, 1d): orders placed minus those that traded, against the ORDERS limits.",
                 ["venue", "window"],
                 [(venue + [window], n) for window, n in sorted(limits.order_count.items())])
-    yield gauge("binance_rate_limit_wait_seconds", "Seconds until order entry may resume after a 429 (back-off) "
-                "or 418 (ban); 0 when open.", ["venue"], [(venue, max(0, limits.resume_at_ns - now) / 1e9)])
+    yield gauge("binance_rate_limit_wait_seconds", "Seconds until order entry may resume after a 429 (request "
+                "weight, or the order count) or 418 (ban); 0 when open.", ["venue"],
+                [(venue, limits.orders_resume_in_ns(now) / 1e9)])
     yield counter("binance_rate_limit_backoffs", "HTTP 429 replies (too much weight or too many orders).", ["venue"],
                   [(venue, limits.backoffs)])
     yield counter("binance_rate_limit_bans", "HTTP 418 replies: the IP banned.", ["venue"], [(venue, limits.bans)])

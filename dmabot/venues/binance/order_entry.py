@@ -120,9 +120,9 @@ class OrderEntry:
         if self.settings.orders_via_ws_api and not ws_api_up:
             self._reject_locally(order, LocalReason.DISCONNECTED, "WebSocket API connection down", now)
             return
-        if not limits.may_send(now):
+        if not limits.may_send_orders(now):
             self._reject_locally(order, LocalReason.RATE_LIMITED,
-                                 f"resume in {(limits.resume_at_ns - now) / NS:.1f} s", now)
+                                 f"resume in {limits.orders_resume_in_ns(now) / NS:.1f} s", now)
             return
         if limits.status(now) is RateLimitStatus.SLOW_DOWN and now - self._last_order_sent_ns < SLOW_DOWN_GAP_NS:
             # Over half of a venue limit: pace orders well before a 429 (and a ban) could come.
@@ -213,7 +213,7 @@ class OrderEntry:
         elif is_error_body(body):
             self._on_refused(client_id, parse_api_error(body, r.status), now)
         else:
-            self._on_refused(client_id, ApiError(0, r.body[:200].decode("utf-8", "replace"), r.status), now)
+            self._on_refused(client_id, ApiError(0, r.text(), r.status), now)
 
     def on_ws_order_reply(self, client_id: str, response: WsApiResponse, now: int) -> None:
         """The reply to an ``order.place``: the same facts as a REST reply, and usage counts."""
@@ -325,13 +325,13 @@ class OrderEntry:
             log.info("order %s resolved by query: never placed (-2013)", client_id)
             self.session.report(self.registry.on_not_found(client_id, now))
         else:
-            log.warning("query of order %s failed status=%d body=%s", client_id, r.status, r.body[:200])
+            log.warning("query of order %s failed status=%d body=%s", client_id, r.status, r.text())
 
     def _on_trades(self, client_id: str, r: Response, now: int) -> None:
         assert self.registry is not None
         self.querying.discard(client_id)
         if r.status != 200:
-            log.warning("myTrades for order %s failed status=%d body=%s", client_id, r.status, r.body[:200])
+            log.warning("myTrades for order %s failed status=%d body=%s", client_id, r.status, r.text())
             return
         for trade in parse_my_trades(r.json()):
             self.session.report(self.registry.on_trade(trade, now))
@@ -366,7 +366,7 @@ class OrderEntry:
             log.info("no open orders of %s to cancel at exit", symbol)
         else:
             log.error("cancelling the open orders of %s at exit failed status=%d body=%s",
-                      symbol, r.status, r.body[:200])
+                      symbol, r.status, r.text())
 
 
 _ON_RESPONSE: dict[RequestKind, Callable[[OrderEntry, Any, Response, int], None]] = {

@@ -47,7 +47,7 @@ class RulesLoader:
             if error is not None and error.code == ErrorCode.BAD_SYMBOL:
                 self._on_bad_symbol(tag.key, now)
             else:
-                log.error("exchangeInfo failed status=%d body=%s; asking again", r.status, r.body[:200])
+                log.error("exchangeInfo failed status=%d body=%s; asking again", r.status, r.text())
             return
         if len(tag.key) < len(s.symbols):
             self._finish_hunt(now)  # one symbol asked alone while hunting the unknown one: it is listed

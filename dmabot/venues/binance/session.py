@@ -15,7 +15,10 @@ on the reactor and the transports and feeds what happens back.
 
 An unknown symbol cannot be traded, and the engine is already running when exchangeInfo
 answers: the session names it in `Fatal`, and the engine exits with a config error. Half an
-engine trading some symbols is harder to notice.
+engine trading some symbols is harder to notice. Credentials the venue refuses (-2014, -2015:
+the key; -1022: the signature, i.e. the secret or private key does not belong to the key) end
+it the same way, on the first signed REST request, order or user data subscription they fail:
+asking again cannot succeed.
 
 `TRANSITIONS` is the one table of what each event does in each state; an event a state does
 not list is a bug in the driver and raises `InvalidTransition`.
@@ -46,7 +49,7 @@ from dmabot.venues.binance.protocol.rest_protocol import (
 )
 from dmabot.venues.binance.protocol.rest_request import RestRequests
 from dmabot.venues.binance.protocol.user_events import AccountPosition, BalanceUpdate, ExecutionReport, UserEvent
-from dmabot.venues.binance.protocol.wire import ErrorCode, ParseError, is_error_body, parse_api_error
+from dmabot.venues.binance.protocol.wire import ApiError, ErrorCode, ParseError, is_error_body, parse_api_error
 from dmabot.venues.binance.protocol.ws_api import WsApiResponse
 from dmabot.venues.binance.reconcile import Reconciler
 from dmabot.venues.binance.request_kinds import RECONCILIATION, RequestKind, Tag, json_body
@@ -130,12 +133,19 @@ class WsOrdersLost(NamedTuple):
     now: int
 
 
+class UserSubscribeRefused(NamedTuple):
+    """The WebSocket API answered ``userDataStream.subscribe.signature`` with an error."""
+
+    error: ApiError
+    now: int
+
+
 class Stop(NamedTuple):
     now: int
 
 
 Event = Union[Start, RestConnected, RestData, RestDeadline, RestLost, ReconnectDue, Tick, UserSubscribed,
-              UserEventReceived, WsOrderReply, WsOrdersLost, Stop]
+              UserEventReceived, WsOrderReply, WsOrdersLost, UserSubscribeRefused, Stop]
 
 
 # -- commands out ---------------------------------------------------------------------------
@@ -260,12 +270,15 @@ class BinanceSession:
     def send_rest(self, tag: Tag, wire: bytes, now: int) -> bool:
         """Queue a request; False if the connection closed (e.g. a reply said close) or while
         Binance asked for a wait (a 429's Retry-After, a 418 ban): every request counts against
-        the IP, and asking on turns a 429 into a ban, and a ban into a longer one.
+        the IP, and asking on turns a 429 into a ban, and a ban into a longer one. A 429 for the
+        order count (-1015) holds new orders only: queries and cancels still go.
 
         Orders only come here after `ready` and the rate limits were checked, so none is dropped
         silently; the other requests are asked again after the reconnect or the wait.
         """
-        if self.rest is None or not self.connected or not self.rate_limits.may_send(now):
+        limits = self.rate_limits
+        if self.rest is None or not self.connected or not (
+                limits.may_send_orders(now) if tag.kind is RequestKind.ORDER else limits.may_send(now)):
             return False
         self.rest.submit(tag, wire, now)
         return True
@@ -318,7 +331,8 @@ class BinanceSession:
                         len(registry.open_orders()), registry.open_orders()[:5])
 
     def fail(self, message: str, now: int) -> None:
-        log.error("%s", message)
+        if self.state is SessionState.FAILED:
+            return                  # said once; what follows the first refusal adds nothing
         self._on_stop(Stop(now))
         self.state = SessionState.FAILED
         self.emit(Fatal(message))
@@ -357,6 +371,19 @@ class BinanceSession:
     def _on_ws_order_reply(self, ev: WsOrderReply) -> None:
         self.orders.on_ws_order_reply(ev.client_id, ev.response, ev.now)
         self.announce_rate_limit(ev.now)     # a 418 is told now, as from a REST reply, not at housekeeping
+        error = ev.response.error
+        if error is not None:
+            self._refuse_if_credentials(error.code, "order.place", ev.now)
+
+    def _on_user_subscribe_refused(self, ev: UserSubscribeRefused) -> None:
+        """Any other refusal the stream asks again, after a backoff, on its own."""
+        self._refuse_if_credentials(ev.error.code, "the user data subscription", ev.now)
+
+    def _refuse_if_credentials(self, code: int, what: str, now: int) -> bool:
+        problem = CREDENTIAL_PROBLEMS.get(code)
+        if problem is not None:
+            self.fail(f"binance refused {what} with {code}: {problem}", now)
+        return problem is not None
 
     def _on_ws_orders_lost(self, ev: WsOrdersLost) -> None:
         self.orders.on_ws_orders_lost(ev.client_ids, ev.now)
@@ -369,8 +396,12 @@ class BinanceSession:
         for outcome in outcomes:
             tag: Tag = outcome.tag
             try:
-                if isinstance(outcome, Response) and tag.kind is not RequestKind.ORDER \
-                        and _is_invalid_timestamp(outcome):
+                code = _error_code(outcome) if isinstance(outcome, Response) else None
+                if code in CREDENTIAL_PROBLEMS:
+                    if tag.kind is RequestKind.ORDER:
+                        self.orders.on_outcome(tag, outcome, now)     # refused, so never placed
+                    self._refuse_if_credentials(code, f"a signed request ({tag.kind.value})", now)
+                elif code == ErrorCode.INVALID_TIMESTAMP and tag.kind is not RequestKind.ORDER:
                     self._on_stale_timestamp(tag, now)
                 elif tag.kind in RECONCILIATION:
                     if isinstance(outcome, Response):
@@ -400,14 +431,19 @@ class BinanceSession:
         """Log once that Binance made the gateway wait (a ban as an ERROR: nothing trades until it
         lifts), and once that the wait is over; the orders refused meanwhile are only counted."""
         status = self.rate_limits.status(now)
-        if status in (RateLimitStatus.BACKING_OFF, RateLimitStatus.BANNED):
+        if status in _WAITS:
             if status is not self._wait_announced:
                 self._wait_announced = status
-                seconds = (self.rate_limits.resume_at_ns - now) / NS
+                limits = self.rate_limits
+                until = limits.orders_resume_at_ns if status is RateLimitStatus.ORDERS_HELD else limits.resume_at_ns
+                seconds = (until - now) / NS
                 if status is RateLimitStatus.BANNED:
                     log.error("binance banned this IP (HTTP 418): no requests, no orders for %.0f s", seconds)
-                else:
+                elif status is RateLimitStatus.BACKING_OFF:
                     log.warning("binance rate limit hit (HTTP 429): no requests for %.0f s (Retry-After)", seconds)
+                else:
+                    log.warning("binance order rate limit hit (HTTP 429 -1015): no new orders for %.0f s "
+                                "(Retry-After); queries and cancels go on", seconds)
         elif self._wait_announced is not None:
             self._wait_announced = None
             log.info("rate-limit wait over: order entry resumes")
@@ -424,7 +460,7 @@ class BinanceSession:
         if isinstance(outcome, RequestFailed):
             return
         if outcome.status != 200:
-            log.error("GET /api/v3/time failed status=%d body=%s", outcome.status, outcome.body[:200])
+            log.error("GET /api/v3/time failed status=%d body=%s", outcome.status, outcome.text())
             return
         sample = self.clock.on_time_response(outcome.sent_ns, outcome.received_ns, parse_server_time(outcome.json()))
         log.info("clock synced offset_ms=%.1f uncertainty_ms=%.1f (Binance's time minus this host's)",
@@ -462,11 +498,22 @@ class BinanceSession:
         self.orders.resolve_unknown(now)
 
 
-def _is_invalid_timestamp(r: Response) -> bool:
+def _error_code(r: Response) -> int | None:
     body = json_body(r)
-    return is_error_body(body) and parse_api_error(body, r.status).code == ErrorCode.INVALID_TIMESTAMP
+    return parse_api_error(body, r.status).code if is_error_body(body) else None
 
 
+_CHECK_KEYS = "check BINANCE_API_KEY and BINANCE_API_SECRET (or BINANCE_PRIVATE_KEY_FILE)"
+# Refusals no retry can turn around: what each says about the configured credentials.
+CREDENTIAL_PROBLEMS: dict[int, str] = {
+    ErrorCode.INVALID_SIGNATURE: f"the signature is not valid for this API key: {_CHECK_KEYS}",
+    ErrorCode.BAD_API_KEY_FMT: f"the API key is not in a valid format: {_CHECK_KEYS}",
+    ErrorCode.REJECTED_MBX_KEY: f"the API key is refused (unknown, not allowed from this IP, or without the "
+                                f"permission this request needs): {_CHECK_KEYS}",
+}
+
+
+_WAITS = (RateLimitStatus.ORDERS_HELD, RateLimitStatus.BACKING_OFF, RateLimitStatus.BANNED)
 _S = SessionState
 _Handler = Callable[[BinanceSession, Any], None]  # each takes its own event type
 _ALIVE = (_S.CONNECTING, _S.SYNCING, _S.READY, _S.WAITING)
@@ -484,11 +531,12 @@ TRANSITIONS: dict[tuple[SessionState, type], _Handler] = {
     **{(s, UserSubscribed): _B._on_user_subscribed for s in _ALIVE},
     **{(s, UserEventReceived): _B._on_user_event for s in _ALIVE},
     **{(s, WsOrderReply): _B._on_ws_order_reply for s in _ALIVE},
+    **{(s, UserSubscribeRefused): _B._on_user_subscribe_refused for s in _ALIVE},
     # the user stream's end at stop names the orders whose replies it took along
     **{(s, WsOrdersLost): _B._on_ws_orders_lost for s in (*_ALIVE, *_ENDED)},
     **{(s, Stop): _B._on_stop for s in SessionState},
     # late callbacks of what the end closed: nothing to do
     **{(s, event): _B._ignore for s in _ENDED
        for event in (RestConnected, RestData, RestLost, ReconnectDue, Tick, UserSubscribed, UserEventReceived,
-                     WsOrderReply)},
+                     WsOrderReply, UserSubscribeRefused)},
 }

@@ -24,6 +24,7 @@ from dmabot.io.url import parse_target
 from dmabot.io.websocket import CloseCause, WebSocketClient, WebSocketSettings
 from dmabot.venues.binance.protocol.signing import Credentials
 from dmabot.venues.binance.protocol.user_events import ServerShutdown, UserEvent
+from dmabot.venues.binance.protocol.wire import ApiError
 from dmabot.venues.binance.protocol.ws_api import ORDER_PLACE_METHOD, Reply, Unmatched, WsApiResponse, WsApiSession
 
 log = logging.getLogger("dmabot.user_stream")
@@ -36,7 +37,9 @@ class UserDataStream:
 
     Orders sent with `send_order` get their reply through `on_order_reply(client id, reply)`,
     or, when the connection ends first, are named in `on_orders_lost(client ids)`: their
-    outcome is unknown until looked up.
+    outcome is unknown until looked up. A refused subscription goes to
+    `on_subscribe_refused(error)` before it is asked again; the owner may `stop` the stream
+    there (credentials the venue refuses never come right by asking again).
     """
 
     def __init__(self, reactor: Reactor, url: str, credentials: Credentials, server_ms: Callable[[], int],
@@ -45,6 +48,7 @@ class UserDataStream:
                  backoff_initial_ns: int = NS // 2, backoff_max_ns: int = 30 * NS,
                  on_order_reply: Callable[[str, WsApiResponse], None] | None = None,
                  on_orders_lost: Callable[[list[str]], None] | None = None,
+                 on_subscribe_refused: Callable[[ApiError], None] | None = None,
                  websocket: WebSocketSettings | None = None,
                  connect_timeout_ns: int = 10 * NS, connector: Connector = connect,
                  resolver: Callable[[str, int], list[Address]] = resolve) -> None:
@@ -58,6 +62,7 @@ class UserDataStream:
         self.on_subscribed = on_subscribed
         self.on_order_reply = on_order_reply
         self.on_orders_lost = on_orders_lost
+        self.on_subscribe_refused = on_subscribe_refused
         self.recv_window_ms = recv_window_ms
         self.websocket = websocket or WebSocketSettings()
         self.connect_timeout_ns = connect_timeout_ns
@@ -136,8 +141,13 @@ class UserDataStream:
                 self._backoff.reset()
                 log.info("user data subscribed subscriptionId=%s", session.subscription_id)
                 self.on_subscribed()
-            elif not message.response.ok:
-                log.error("user data request %s failed: %s", message.method, message.response.error)
+            elif message.response.error is not None:
+                error = message.response.error
+                if session.needs_subscribe and self.on_subscribe_refused is not None:
+                    self.on_subscribe_refused(error)        # refused credentials stop the stream
+                if self._stopped:
+                    return                                  # and its owner says why
+                log.error("user data request %s failed: code=%d msg=%s", message.method, error.code, error.msg)
                 if session.needs_subscribe:     # try again on a new connection, after a backoff
                     conn.client.abort(CloseCause.LOCAL, "subscribe refused")
                     return

@@ -3,7 +3,7 @@ binance*) makes the market data feed and the order gateway from `BinanceSettings
 
 `BinanceVenueFeed` and `BinanceVenueGateway` are the feed and gateway with what the engine's
 protocols (dmabot.venues.base) add: a start that names the key behind a host it cannot
-reach, and the metric families of dmabot.venues.binance.metrics.
+resolve (`VenueUnreachable`), and the metric families of dmabot.venues.binance.metrics.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from dmabot.venues.binance.metrics import feed_metrics, gateway_metrics
 from dmabot.venues.binance.protocol.signing import Credentials
 from dmabot.venues.binance.protocol.wire import OrderType, RespType, TimeInForce
 from dmabot.venues.binance.settings import GatewaySettings
-from dmabot.venues.keys import ConfigError
+from dmabot.venues.keys import ConfigError, VenueUnreachable
 
 # BINANCE_ORDER_TYPE -> the orders' type and time in force
 ORDER_TYPES = {"limit_ioc": (OrderType.LIMIT, TimeInForce.IOC), "limit_fok": (OrderType.LIMIT, TimeInForce.FOK),
@@ -66,7 +66,7 @@ class BinanceVenueFeed(BinanceFeed):
         try:
             super().start()
         except TransportError as exc:
-            raise ConfigError(f"BINANCE_WS_URL={self.ws_url!r} cannot be reached: {exc}") from None
+            raise VenueUnreachable(f"BINANCE_WS_URL={self.ws_url!r} cannot be reached: {exc}") from None
 
     def collect(self) -> Iterator[Metric]:
         return feed_metrics(self)
@@ -79,9 +79,10 @@ class BinanceVenueGateway(BinanceGateway):
         try:
             super().start()
         except UserStreamUnreachable as exc:
-            raise ConfigError(f"BINANCE_WS_API_URL={self.settings.ws_api_url!r} cannot be reached: {exc}") from None
+            raise VenueUnreachable(f"BINANCE_WS_API_URL={self.settings.ws_api_url!r} cannot be reached: "
+                                   f"{exc}") from None
         except TransportError as exc:
-            raise ConfigError(f"BINANCE_REST_URL={self.settings.rest_url!r} cannot be reached: {exc}") from None
+            raise VenueUnreachable(f"BINANCE_REST_URL={self.settings.rest_url!r} cannot be reached: {exc}") from None
 
     def collect(self) -> Iterator[Metric]:
         return gateway_metrics(self)

@@ -21,8 +21,11 @@ What can happen to a request (`Outcome`):
   to send again (re-signed: its timestamp is getting old).
 
 `RateLimitState` reads the ``X-MBX-USED-WEIGHT-*`` and ``X-MBX-ORDER-COUNT-*`` headers of every
-reply and turns 429 and 418 into a time before which nothing may be sent (§6): the requests
-queued behind such a reply come back NOT_SENT, and the owner submits nothing until then.
+reply and turns 429 and 418 into waits (docs/binance.md, Rate limits): a 418 (IP ban) or a 429
+for request weight (-1003) is a time before which no request at all may be sent, a 429 for
+the account's order count (-1015) one before which no new order may be sent, while queries and
+cancels go on. The requests queued behind a 429 or 418 come back NOT_SENT; their owner asks
+again, re-signed, when the wait allows.
 """
 
 from __future__ import annotations
@@ -78,6 +81,10 @@ class Response:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    def text(self, limit: int = 200) -> str:
+        """The body's first `limit` bytes as text, for a log line (never a ``b'...'`` repr)."""
+        return self.body[:limit].decode("utf-8", "replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,9 +243,9 @@ class RestConnection:
             self.rate_limits.on_response(response.status, response.headers, response.body, now_ns)
         if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
             self._h11.start_next_cycle()
-            if self.rate_limits is not None and not self.rate_limits.may_send(now_ns):
-                # This reply was a 429 or 418: what is queued behind it is not written into the
-                # wait (that is how a 429 becomes a ban). Its owner asks again, re-signed, after.
+            if self.rate_limits is not None and response.status in (418, 429):
+                # What is queued behind a 429 or 418 is not written into the wait (that is how a
+                # 429 becomes a ban). Its owner asks again, re-signed, when the wait allows.
                 held = [RequestFailed(p.tag, FailureReason.NOT_SENT) for p in self._queue]
                 self._queue.clear()
                 return [response, *held]
@@ -254,7 +261,8 @@ class RestConnection:
 class RateLimitStatus(enum.Enum):
     OPEN = "OPEN"
     SLOW_DOWN = "SLOW_DOWN"  # above the share of a limit the engine allows itself: pace requests
-    BACKING_OFF = "BACKING_OFF"  # HTTP 429: nothing until resume_at_ns
+    ORDERS_HELD = "ORDERS_HELD"  # HTTP 429 -1015: no new orders until orders_resume_at_ns
+    BACKING_OFF = "BACKING_OFF"  # HTTP 429 -1003: no requests until resume_at_ns
     BANNED = "BANNED"  # HTTP 418: the IP is banned until resume_at_ns
 
 
@@ -270,10 +278,12 @@ _WS_COUNTS = {RateLimitType.REQUEST_WEIGHT: "used_weight", RateLimitType.ORDERS:
 
 
 class RateLimitState:
-    """Binance's view of our usage, from reply headers, and when order entry may resume.
+    """Binance's view of our usage, from reply headers, and when requests and orders may resume.
 
     Counts are per window as the headers name them (``1m``, ``10s``, ``1d``); they are as fresh
     as the last reply. `status` says SLOW_DOWN above `slow_down_at` (a share) of a known limit.
+    Two waits: `resume_at_ns` for every request (a 429 -1003, a 418), `orders_resume_at_ns` for
+    new orders alone (a 429 -1015, which can last until the day's window ends).
     """
 
     def __init__(
@@ -290,6 +300,7 @@ class RateLimitState:
         self.used_weight: dict[str, int] = {}  # "1m" -> X-MBX-USED-WEIGHT-1M
         self.order_count: dict[str, int] = {}  # "10s", "1d" -> X-MBX-ORDER-COUNT-*
         self.resume_at_ns = 0
+        self.orders_resume_at_ns = 0
         self._blocked = RateLimitStatus.OPEN
         self.backoffs = 0
         self.bans = 0
@@ -322,6 +333,8 @@ class RateLimitState:
     def status(self, now_ns: int) -> RateLimitStatus:
         if now_ns < self.resume_at_ns:
             return self._blocked
+        if now_ns < self.orders_resume_at_ns:
+            return RateLimitStatus.ORDERS_HELD
         for used, limit in (
             (self.used_weight_1m, self.weight_limit_1m),
             (self.order_count_10s, self.order_limit_10s),
@@ -332,8 +345,16 @@ class RateLimitState:
         return RateLimitStatus.OPEN
 
     def may_send(self, now_ns: int) -> bool:
-        """False while a 429 back-off or a 418 ban lasts."""
+        """False while a request-weight 429 back-off or a 418 ban lasts: no request at all."""
         return now_ns >= self.resume_at_ns
+
+    def may_send_orders(self, now_ns: int) -> bool:
+        """False while any wait lasts, an order-count 429 (-1015) included: no new order."""
+        return now_ns >= max(self.resume_at_ns, self.orders_resume_at_ns)
+
+    def orders_resume_in_ns(self, now_ns: int) -> int:
+        """How long until a new order may be sent (0: now)."""
+        return max(0, self.resume_at_ns - now_ns, self.orders_resume_at_ns - now_ns)
 
     def on_response(self, status: int, headers: Headers, body: bytes, now_ns: int) -> None:
         """Update from one reply (any status)."""
@@ -369,7 +390,12 @@ class RateLimitState:
             self.backoffs += 1
             if wait_ns is None:
                 wait_ns = _DEFAULT_BACKOFF_NS.get(error_code, _DEFAULT_BACKOFF_NS[None])
-            self._block(RateLimitStatus.BACKING_OFF, now_ns, now_ns + wait_ns)
+            if error_code == _TOO_MANY_ORDERS:
+                # Only new orders count against the ORDERS limits: queries, reconciliation and
+                # cancels go on within the weight limit, and the day's window can last hours.
+                self.orders_resume_at_ns = max(self.orders_resume_at_ns, now_ns + wait_ns)
+            else:
+                self._block(RateLimitStatus.BACKING_OFF, now_ns, now_ns + wait_ns)
 
     def _block(self, status: RateLimitStatus, now_ns: int, until_ns: int) -> None:
         # A ban still running outranks a back-off, and no reply shortens a wait already set.

@@ -29,10 +29,14 @@ Over HTTP, on the simulator's own port (parameters in the query string or a form
                                                 an empty HTTP 5xx (500-599) reply
     POST /sim/fault?action=force_1021[&count=K] the next K signed REST requests are refused
                                                 with -1021 "outside of the recvWindow"
-    POST /sim/fault?action=force_429[&count=K][&seconds=N]
+    POST /sim/fault?action=force_429[&count=K][&seconds=N][&code=-1003|-1015]
                                                 the next K weighted REST requests get 429 -1003
-                                                with Retry-After N seconds (default: until the
-                                                weight's minute ends)
+                                                (too much request weight) with Retry-After N
+                                                seconds (default: until the weight's minute
+                                                ends); with code=-1015 the next K new REST
+                                                orders get 429 -1015 (too many new orders)
+                                                instead, Retry-After by default until the
+                                                10-second window ends
     POST /sim/fault?action=force_418&seconds=N  ban "the IP" for N seconds: REST and the
                                                 WebSocket API answer 418 -1003 until then
 
@@ -51,6 +55,8 @@ from typing import Protocol
 
 MAX_STALL_SECONDS = 3600.0
 MAX_COUNT = 1000
+TOO_MUCH_WEIGHT = -1003  # the codes a forced 429 can carry
+TOO_MANY_ORDERS = -1015
 
 
 class FaultAction(Enum):
@@ -85,7 +91,7 @@ _COUNTED = frozenset(
 class Fault:
     action: FaultAction
     seconds: float = 0.0  # STALL, DELAY_REPLY, FORCE_418
-    code: int = 1000  # CLOSE (WebSocket close code), HTTP_5XX (HTTP status)
+    code: int = 1000  # CLOSE (WebSocket close code), HTTP_5XX (HTTP status), FORCE_429 (-1015: the order count)
     count: int = 1  # DELAY_REPLY, LOSE_REPLY, HTTP_5XX, FORCE_1021, FORCE_429
     retry_after_s: float | None = None  # FORCE_429; None: until the minute's end, as the weight limit's
 
@@ -98,8 +104,10 @@ class Fault:
             return f"delay_reply seconds={self.seconds:g} count={self.count}"
         if self.action is FaultAction.HTTP_5XX:
             return f"http_5xx code={self.code} count={self.count}"
-        if self.action is FaultAction.FORCE_429 and self.retry_after_s is not None:
-            return f"force_429 count={self.count} seconds={self.retry_after_s:g}"
+        if self.action is FaultAction.FORCE_429:
+            seconds = "" if self.retry_after_s is None else f" seconds={self.retry_after_s:g}"
+            code = f" code={TOO_MANY_ORDERS}" if self.code == TOO_MANY_ORDERS else ""
+            return f"force_429 count={self.count}{seconds}{code}"
         if self.action in _COUNTED:
             return f"{self.action.value} count={self.count}"
         return self.action.value
@@ -129,8 +137,14 @@ def parse_fault(params: Mapping[str, str]) -> Fault:
         return Fault(action, seconds=_bounded(params, "seconds", 0.0, MAX_STALL_SECONDS), count=count)
     if action is FaultAction.HTTP_5XX:
         return Fault(action, code=_integer({"code": "503", **params}, "code", 500, 599), count=count)
-    if action is FaultAction.FORCE_429 and "seconds" in params:
-        return Fault(action, count=count, retry_after_s=_bounded(params, "seconds", 0.0, MAX_STALL_SECONDS))
+    if action is FaultAction.FORCE_429:
+        retry_after_s = _bounded(params, "seconds", 0.0, MAX_STALL_SECONDS) if "seconds" in params else None
+        code = params.get("code", str(TOO_MUCH_WEIGHT))
+        if code not in (str(TOO_MUCH_WEIGHT), str(TOO_MANY_ORDERS)):
+            raise FaultError(f"Parameter 'code' must be {TOO_MUCH_WEIGHT} or {TOO_MANY_ORDERS}.")
+        if code == str(TOO_MANY_ORDERS):
+            return Fault(action, count=count, retry_after_s=retry_after_s, code=TOO_MANY_ORDERS)
+        return Fault(action, count=count, retry_after_s=retry_after_s)
     return Fault(action, count=count)
 
 

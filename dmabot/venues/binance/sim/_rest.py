@@ -97,7 +97,8 @@ class RestApi:
         self._reply_faults: deque[Fault] = deque()
         self._force_1021 = 0
         self._force_429 = 0
-        self._retry_after_429_s: float | None = None  # forced 429s: Retry-After, None = to the minute's end
+        self._retry_after_429_s: float | None = None  # forced 429s: Retry-After, None = to the window's end
+        self._force_429_orders = False  # forced 429s are -1015 on new orders, not -1003 on any request
         # What the exchange saw, for tests to check against: (time, method, path, status).
         self._journal: deque[tuple[int, str, str, int]] = deque(maxlen=JOURNAL_LENGTH)
         routes = [
@@ -143,7 +144,7 @@ class RestApi:
         try:
             if weight:
                 self._weight.admit(weight, now_ms)
-                if self._force_429:
+                if self._force_429 and not self._force_429_orders:
                     self._force_429 -= 1
                     raise self._forced_429(now_ms)
             if route.signed:
@@ -153,6 +154,9 @@ class RestApi:
                     raise outside_recv_window()
             if route.places_order:
                 self._weight.admit_order(now_ms)
+                if self._force_429 and self._force_429_orders:
+                    self._force_429 -= 1
+                    raise self._forced_429(now_ms)
             if route.trading and self._reply_faults:
                 reply_fault = self._reply_faults.popleft()
             result = self._run(route, params, now_ms)
@@ -194,11 +198,16 @@ class RestApi:
         return tuple(out)
 
     def _forced_429(self, now_ms: int) -> VenueError:
-        limit = self._weight.limits.request_weight
+        window_ms = 10_000 if self._force_429_orders else 60_000
         if self._retry_after_429_s is None:
-            retry_after_ms = (now_ms // 60_000 + 1) * 60_000
+            retry_after_ms = (now_ms // window_ms + 1) * window_ms
         else:
             retry_after_ms = now_ms + round(self._retry_after_429_s * 1000)
+        if self._force_429_orders:
+            return VenueError(429, -1015,
+                              f"Too many new orders; current limit is {self._weight.limits.orders_10s} orders per "
+                              "10 SECOND.", retry_after_ms=retry_after_ms)
+        limit = self._weight.limits.request_weight
         return VenueError(
             429,
             -1003,
@@ -223,9 +232,10 @@ class RestApi:
     def force_1021(self, count: int) -> None:
         self._force_1021 += count
 
-    def force_429(self, count: int, retry_after_s: float | None = None) -> None:
+    def force_429(self, count: int, retry_after_s: float | None = None, too_many_orders: bool = False) -> None:
         self._force_429 += count
         self._retry_after_429_s = retry_after_s
+        self._force_429_orders = too_many_orders
 
     def force_418(self, now_ms: int, seconds: float) -> None:
         self._weight.ban(now_ms, round(seconds * 1000))

@@ -17,7 +17,7 @@ from dmabot.venues.binance.protocol.signing import Credentials
 from dmabot.venues.binance.sim._account import DEFAULT_COMMISSION, parse_balances
 from dmabot.venues.binance.sim._app import SimApp
 from dmabot.venues.binance.sim._auth import Authenticator
-from dmabot.venues.binance.sim._faults import Fault, FaultAction
+from dmabot.venues.binance.sim._faults import TOO_MANY_ORDERS, Fault, FaultAction
 from dmabot.venues.binance.sim._feed import Feed
 from dmabot.venues.binance.sim._handler import ClientHandler
 from dmabot.venues.binance.sim._limits import DEFAULT_LIMITS, Limits
@@ -178,7 +178,8 @@ class Simulator:
             FaultAction.LOSE_REPLY: lambda: rest.queue_reply_fault(fault),
             FaultAction.HTTP_5XX: lambda: rest.queue_reply_fault(fault),
             FaultAction.FORCE_1021: lambda: rest.force_1021(fault.count),
-            FaultAction.FORCE_429: lambda: rest.force_429(fault.count, fault.retry_after_s),
+            FaultAction.FORCE_429: lambda: rest.force_429(fault.count, fault.retry_after_s,
+                                                        fault.code == TOO_MANY_ORDERS),
             FaultAction.FORCE_418: lambda: rest.force_418(self.now_ms(), fault.seconds),
         }
         log.info("fault %s", fault)

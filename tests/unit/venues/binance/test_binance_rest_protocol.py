@@ -182,9 +182,30 @@ def test_429_backs_off_for_retry_after(limits):
 def test_429_without_retry_after_uses_the_window(limits):
     body = (DATA / "errors" / "rest_-1015_http429_too_many_orders.json").read_bytes()
     limits.on_response(429, [], body, T0)
-    assert limits.resume_at_ns == T0 + 10 * S
+    assert limits.orders_resume_at_ns == T0 + 10 * S
     limits.on_response(429, [], b"not json", T0)
     assert limits.resume_at_ns == T0 + 60 * S
+
+
+def test_429_for_the_order_count_holds_new_orders_only(limits):
+    body = (DATA / "errors" / "rest_-1015_http429_too_many_orders.json").read_bytes()
+    limits.on_response(429, [(b"retry-after", b"7200")], body, T0)      # the day's window: hours
+    assert limits.status(T0) is RateLimitStatus.ORDERS_HELD and limits.backoffs == 1
+    assert limits.may_send(T0) and limits.resume_at_ns == 0              # queries, cancels: go on
+    assert not limits.may_send_orders(T0 + 7200 * S - 1) and limits.may_send_orders(T0 + 7200 * S)
+    assert limits.orders_resume_in_ns(T0 + 7100 * S) == 100 * S
+
+
+def test_a_request_weight_429_holds_orders_too(limits):
+    body = (DATA / "errors" / "rest_-1003_http429_too_much_weight.json").read_bytes()
+    limits.on_response(429, [(b"retry-after", b"5")], body, T0)
+    assert not limits.may_send(T0) and not limits.may_send_orders(T0)
+    assert limits.orders_resume_in_ns(T0) == 5 * S
+
+
+def test_the_ws_api_order_count_429_holds_new_orders_only(limits):
+    limits.on_ws_api_reply(429, [], -1015, 3 * S, T0)
+    assert limits.may_send(T0) and not limits.may_send_orders(T0) and limits.may_send_orders(T0 + 3 * S)
 
 
 def test_418_ban_outranks_a_later_429(limits):
@@ -197,6 +218,7 @@ def test_418_ban_outranks_a_later_429(limits):
 
 
 @pytest.mark.parametrize("status, error", [(429, "rest_-1003_http429_too_much_weight.json"),
+                                           (429, "rest_-1015_http429_too_many_orders.json"),
                                            (418, "rest_-1003_http418_ip_banned.json")])
 def test_requests_queued_behind_a_429_or_418_are_not_written_into_the_wait(limits, status, error):
     conn, server = RestConnection(rate_limits=limits), Server()

@@ -275,6 +275,7 @@ def test_429_stops_every_request_until_retry_after_and_says_so_once(h, caplog):
     resubscribe(h)                                            # a resubscription asks to reconcile
     h.reactor.advance_to(h.reactor.now() + 2_900_000_000)     # housekeeping, queries, resyncs: all wait
     assert len(h.written) == sent and h.gw.local_rejections == {"rate_limited": 1}
+    assert h.gw.cancel_open_orders() == 0 and len(h.written) == sent     # not even the cancels at exit
     assert caplog.text.count("rate limit hit (HTTP 429): no requests for 3 s (Retry-After)") == 1
     h.reactor.advance_to(h.reactor.now() + 200_000_000)       # the wait is over: the reconciliation runs
     assert "rate-limit wait over: order entry resumes" in caplog.text
@@ -319,6 +320,62 @@ def test_a_reconciliation_refused_with_429_runs_again_after_the_wait(h):
     assert [w.split(b"?")[0] for w in h.written[-5:]] == [
         b"GET /api/v3/myTrades", b"GET /api/v3/openOrders", b"GET /api/v3/myTrades", b"GET /api/v3/openOrders",
         b"GET /api/v3/account"]
+
+
+def test_429_for_the_order_count_holds_new_orders_while_queries_and_cancels_go_on(h, caplog):
+    caplog.set_level("INFO")
+    h.sync()
+    h.submit(Side.BUY, 91250.0, 0.002)
+    h.protocol.data_received(http(429, {"code": -1015, "msg": "Too many new orders; current limit is 200000 "
+                                        "orders per 1 DAY."}, (("Retry-After", "7200"),)))
+    assert h.pipeline.statuses() == ["REJECTED"]
+    sent = len(h.written)
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=2)
+    assert len(h.written) == sent and h.gw.local_rejections == {"rate_limited": 1}
+    resubscribe(h)                                  # the reconciliation is queries: it goes out
+    assert h.written[-1].startswith(b"GET /api/v3/myTrades?symbol=BTCUSDT&")
+    h.answer_reconciliation()
+    assert h.gw.cancel_open_orders() == 2           # and so do the cancels at exit
+    assert h.written[-1].startswith(b"DELETE /api/v3/openOrders?symbol=BTCUSDT&")
+    assert caplog.text.count("order rate limit hit (HTTP 429 -1015): no new orders for 7200 s") == 1
+    h.reply(400, {"code": -2011, "msg": "Unknown order sent."})
+    assert h.written[-1].startswith(b"DELETE /api/v3/openOrders?symbol=ETHUSDT&")
+    h.reply(400, {"code": -2011, "msg": "Unknown order sent."})
+    h.reactor.advance_to(h.reactor.now() + 7200_000_000_000)
+    assert "rate-limit wait over: order entry resumes" in caplog.text
+
+
+@pytest.mark.parametrize("code, problem", [
+    (-2015, "the API key is refused"), (-2014, "the API key is not in a valid format"),
+    (-1022, "the signature is not valid for this API key")])
+def test_refused_credentials_on_a_signed_request_are_fatal_once(h, caplog, code, problem):
+    h.reply(200, {"serverTime": SERVER_MS})
+    h.reply(200, load("exchange_info_btcusdt_ethusdt.json"))
+    assert h.written[-1].startswith(b"GET /api/v3/myTrades?")        # the first signed request
+    sent = len(h.written)
+    h.reply(401 if code != -1022 else 400, {"code": code, "msg": "Invalid API-key, IP, or permissions for action."})
+    assert h.gw.state is SessionState.FAILED and len(h.fatal) == 1
+    assert problem in h.fatal[0] and "BINANCE_API_KEY" in h.fatal[0] and "secret" not in h.fatal[0].lower().replace(
+        "binance_api_secret", "")
+    h.reactor.advance_to(h.reactor.now() + 120_000_000_000)          # no retry, no reconnect
+    assert len(h.connections) == 1 and len(h.written) == sent and len(h.fatal) == 1
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []     # the engine says it, once
+
+
+def test_an_order_refused_for_its_key_is_rejected_and_fatal(h):
+    h.sync()
+    h.submit(Side.BUY, 91250.0, 0.002)
+    h.reply(401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."})
+    assert h.pipeline.statuses() == ["REJECTED"] and h.gw.state is SessionState.FAILED
+    assert h.fatal == ["binance refused a signed request (order) with -2015: the API key is refused (unknown, not "
+                       "allowed from this IP, or without the permission this request needs): check BINANCE_API_KEY "
+                       "and BINANCE_API_SECRET (or BINANCE_PRIVATE_KEY_FILE)"]
+
+
+def test_reply_bodies_are_logged_as_text_not_bytes_reprs(h, caplog):
+    h.protocol.data_received(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 22\r\n\r\n<html>it's down</html>")
+    assert "GET /api/v3/time failed status=502 body=<html>it's down</html>" in caplog.text
+    assert "b'" not in caplog.text and 'b"' not in caplog.text
 
 
 def test_absurd_values_are_rejected_locally_without_raising(h):

@@ -13,6 +13,7 @@ from wsproto.events import AcceptConnection, Request, TextMessage
 from dmabot.core.types import Side
 from dmabot.io.transport import TransportProtocol
 from dmabot.io.websocket import WebSocketClient
+from dmabot.venues.binance.session import SessionState
 from dmabot.venues.binance.settings import OrderTransport
 from tests.helpers.gateway_harness import (
     SERVER_MS,
@@ -21,6 +22,7 @@ from tests.helpers.gateway_harness import (
     Harness,
     form,
     full_reply,
+    load,
 )
 
 WS_API_URL = "wss://127.0.0.1:9443/ws-api/v3"   # a numeric host: resolved without DNS
@@ -29,8 +31,9 @@ WS_API_URL = "wss://127.0.0.1:9443/ws-api/v3"   # a numeric host: resolved witho
 class WsHarness(Harness):
     """Harness whose WebSocket API connections are stand-ins too, each with a wsproto server."""
 
-    def __init__(self) -> None:
+    def __init__(self, subscribe_error: dict | None = None) -> None:
         self.ws: list[tuple[TransportProtocol, FakeTransport, WSConnection]] = []
+        self.subscribe_error = subscribe_error    # the venue's answer to the subscription, if not a success
         super().__init__(ws_api_url=WS_API_URL, order_transport=OrderTransport.WS_API)
 
     def connect(self, reactor, address, protocol, *, tls=None, timeout_ns=0) -> FakeTransport:
@@ -62,6 +65,9 @@ class WsHarness(Harness):
     def answer_subscribe(self) -> None:
         (subscribe,) = self.ws_requests()
         assert subscribe["method"] == "userDataStream.subscribe.signature"
+        if self.subscribe_error is not None:
+            self.ws_reply({"id": subscribe["id"], "status": 400, "error": self.subscribe_error})
+            return
         self.ws_reply({"id": subscribe["id"], "status": 200, "result": {"subscriptionId": 0}})
 
     def place(self, side: Side = Side.BUY, px: float = 91250.017, qty: float = 0.0012345, order_id: int = 1) -> dict:
@@ -132,6 +138,38 @@ def test_minus_1021_resyncs_over_rest_and_resends_the_same_order_once(h):
     h.reply(200, {"serverTime": SERVER_MS + 1000})
     (again,) = h.ws_requests()
     assert again["id"] == first["id"] and again["params"]["timestamp"] != first["params"]["timestamp"]
+
+
+def test_a_subscription_refused_for_its_signature_is_fatal_once_and_not_retried(caplog):
+    h = WsHarness(subscribe_error={"code": -1022, "msg": "Signature for this request is not valid."})
+    h.reply(200, {"serverTime": SERVER_MS})
+    h.reply(200, load("exchange_info_btcusdt_ethusdt.json"))     # ready: the stream opens and subscribes
+    assert len(h.ws) == 1 and h.gw.state is SessionState.FAILED
+    assert h.fatal == ["binance refused the user data subscription with -1022: the signature is not valid for "
+                       "this API key: check BINANCE_API_KEY and BINANCE_API_SECRET (or BINANCE_PRIVATE_KEY_FILE)"]
+    h.reactor.advance_to(h.reactor.now() + 120_000_000_000)       # past every backoff: no new connection
+    assert len(h.ws) == 1 and len(h.fatal) == 1
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []     # the engine says it, once
+
+
+def test_an_order_place_refused_for_its_key_is_fatal(h):
+    request = h.place()
+    h.ws_reply({"id": request["id"], "status": 401, "error": {
+        "code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}})
+    assert h.pipeline.statuses()[-1] == "REJECTED" and h.gw.state is SessionState.FAILED
+    assert len(h.fatal) == 1 and h.fatal[0].startswith("binance refused order.place with -2015: the API key is refused")
+
+
+def test_an_order_count_429_on_the_ws_api_holds_orders_while_rest_queries_go_on(h):
+    request = h.place()
+    server_now = h.gw.clock.timestamp_ms(h.reactor.now())
+    h.ws_reply({"id": request["id"], "status": 429, "error": {
+        "code": -1015, "msg": "Too many new orders; current limit is 100 orders per 10 SECOND.",
+        "data": {"serverTime": server_now, "retryAfter": server_now + 10_000}}})
+    h.submit(Side.BUY, 91250.0, 0.002, order_id=2)
+    assert h.gw.local_rejections == {"rate_limited": 1} and h.ws_requests() == []
+    assert h.gw.cancel_open_orders() == 2
+    assert h.written[-1].startswith(b"DELETE /api/v3/openOrders?symbol=BTCUSDT&")
 
 
 def test_418_on_the_ws_api_halts_order_entry_and_says_so_at_once(h, caplog):

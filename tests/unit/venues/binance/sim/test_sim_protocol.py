@@ -269,6 +269,8 @@ def test_rest_errors_and_weights() -> None:
         ({"action": "ping"}, Fault(FaultAction.PING)),
         ({"action": "force_429"}, Fault(FaultAction.FORCE_429)),
         ({"action": "force_429", "count": "2", "seconds": "3"}, Fault(FaultAction.FORCE_429, count=2, retry_after_s=3)),
+        ({"action": "force_429", "code": "-1003"}, Fault(FaultAction.FORCE_429)),
+        ({"action": "force_429", "code": "-1015"}, Fault(FaultAction.FORCE_429, code=-1015)),
     ],
 )
 def test_parse_fault(params: dict, expected: Fault) -> None:
@@ -285,6 +287,7 @@ def test_parse_fault(params: dict, expected: Fault) -> None:
         {"action": "close", "code": "999"},
         {"action": "close", "code": "1000.5"},
         {"action": "force_429", "seconds": "-1"},
+        {"action": "force_429", "code": "-1021"},
     ],
 )
 def test_parse_fault_rejects(params: dict) -> None:
