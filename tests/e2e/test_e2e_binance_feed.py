@@ -123,7 +123,7 @@ def test_stalled_stream_is_detected_and_left(sim, engine_factory):
     resumed = engine.wait(lambda m: ticks(m, "BTCUSDT") > ticks(stalled, "BTCUSDT") + 50
                           and m["binance_ws_connected{venue=binance}"] == 1, "ticks after the stall", 20)
     assert resumed["binance_ws_reconnects_total{venue=binance}"] >= 1
-    assert "stream stale: no message for" in engine.stop()
+    assert "stream stale: no tick for" in engine.stop()
 
 
 def test_malformed_payload_is_counted_and_skipped(sim, engine_factory):
