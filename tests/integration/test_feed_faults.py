@@ -17,6 +17,7 @@ from dmabot.io.websocket import WebSocketSettings
 from dmabot.strategies.builtin import MeanReversion
 from dmabot.venues.binance.fast.bookticker import STALE_RUN_LIMIT
 from dmabot.venues.binance.market_feed import BinanceFeed, FeedSettings, StreamForm, stream_target
+from dmabot.venues.binance.metrics import feed_metrics
 from tests.helpers.hostile_peer import HostilePeer
 from tests.helpers.sim_clients import run_until
 
@@ -48,6 +49,11 @@ def ticks(feed: BinanceFeed) -> int:
     return feed.pipeline.ring.pushed
 
 
+def scrape(feed: BinanceFeed) -> dict[tuple[str, tuple[str, ...]], float]:
+    """What a scrape shows: {(sample name, label values): value}."""
+    return {(s.name, tuple(s.labels.values())): s.value for m in feed_metrics(feed) for s in m.samples}
+
+
 def test_absurd_update_id_freezes_the_symbol_neither_in_its_connection_nor_after_a_reconnect(reactor):
     with HostilePeer("absurd_update_id_then_ticks") as peer:
         feed = market_feed(reactor, peer)
@@ -60,6 +66,7 @@ def test_absurd_update_id_freezes_the_symbol_neither_in_its_connection_nor_after
     assert feed.reconnects >= 1
     assert feed.decoder.rebased == 1
     assert feed.decoder.counters()["STALE"] == STALE_RUN_LIMIT
+    assert scrape(feed)[("binance_ws_stale_rebases_total", ("binance",))] == 1
 
 
 def test_venue_that_resets_its_ids_keeps_ticks_flowing(reactor):
@@ -95,6 +102,7 @@ def test_error_replies_are_counted_and_logged_rate_limited(reactor, caplog):
         run_until(reactor, lambda: ticks(feed) >= 5, timeout_s=10)
         feed.stop()
     assert feed.non_market_counts()["error_reply"] == 2000
+    assert scrape(feed)[("binance_ws_non_market_messages_total", ("binance", "error_reply"))] == 2000
     lines = [r for r in caplog.records if "code" in r.getMessage()]
     assert 1 <= len(lines) <= 3, [r.getMessage() for r in lines]
     assert len(caplog.records) <= 10
