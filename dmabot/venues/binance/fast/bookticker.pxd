@@ -43,6 +43,9 @@ cdef class BookTickerDecoder(PayloadSink):
     cdef readonly TickRing ring         # the sink's; None for a decoder used on its own
     # Payloads the fast scanner handed to ujson; the rest never left C.
     cdef readonly uint64_t slow_path
+    # Payloads that were neither a bookTicker nor another well-formed message: bad ones, of
+    # any reason. A plain field, so the feed can check it after every read.
+    cdef readonly uint64_t dropped
     # Consecutive STALE ticks of one symbol after which the next is accepted as a new baseline.
     cdef readonly int64_t stale_run_limit
     # Ticks accepted that way: each is an update id that jumped back (or an absurd one before).

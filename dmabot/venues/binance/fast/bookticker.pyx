@@ -452,6 +452,7 @@ cdef class BookTickerDecoder:
             if result == OK:
                 result = _check(self, &raw, ts, out)
         self._counts[<int>result] += 1
+        self.dropped += result > NOT_BOOK_TICKER    # the bad reasons come after these two
         return result
 
     cdef DecodeResult decode_into_ring_c(self, const char* data, Py_ssize_t n, int64_t ts,
@@ -495,17 +496,6 @@ cdef class BookTickerDecoder:
         for payload in payloads:
             n_ok += self.decode_into_ring_c(payload, len(payload), ts, ring) == OK
         return n_ok
-
-    @property
-    def dropped(self):
-        """Payloads that were neither a bookTicker nor another well-formed message: bad ones,
-        of any reason. Cheap, so the feed can check it after every read."""
-        cdef uint64_t total = 0
-        cdef int i
-        for i in range(N_DECODE_RESULT):
-            if i != OK and i != NOT_BOOK_TICKER:
-                total += self._counts[i]
-        return total
 
     def counters(self):
         """{DecodeResult name: how many payloads ended with it}."""

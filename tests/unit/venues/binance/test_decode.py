@@ -54,6 +54,8 @@ def test_decoder_matches_reference(sequence, stale_run_limit):
         assert decoder.decode(message, ts) == reference.decode(message, ts), message
     assert decoder.counters() == dict(reference.counts)
     assert decoder.rebased == reference.rebased
+    assert decoder.dropped == sum(n for name, n in reference.counts.items()
+                                  if name not in ("OK", "NOT_BOOK_TICKER"))
 
 
 @settings(PROPERTY, max_examples=150)
