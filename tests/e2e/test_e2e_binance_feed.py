@@ -2,7 +2,8 @@
 
 The simulator runs as `python -m dmabot sim`; the engine as `python -m dmabot` with
 FEED_MODE=binance_sandbox; everything is observed through the engine's /metrics page and
-its log, and faults are switched on through the simulator's HTTP.
+its log, and faults are switched on through the simulator's HTTP. Market-data faults the
+simulator does not make come from tests/helpers/hostile_peer.py.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+from tests.helpers.hostile_peer import HostilePeer
 from tests.helpers.processes import EngineProcess, start_sim, stop_process, tls_files
 
 SYMBOLS = "BTCUSDT,ETHUSDT"
@@ -123,7 +125,7 @@ def test_stalled_stream_is_detected_and_left(sim, engine_factory):
     resumed = engine.wait(lambda m: ticks(m, "BTCUSDT") > ticks(stalled, "BTCUSDT") + 50
                           and m["binance_ws_connected{venue=binance}"] == 1, "ticks after the stall", 20)
     assert resumed["binance_ws_reconnects_total{venue=binance}"] >= 1
-    assert "stream stale: no message for" in engine.stop()
+    assert "stream stale: no tick for" in engine.stop()
 
 
 def test_malformed_payload_is_counted_and_skipped(sim, engine_factory):
@@ -179,3 +181,37 @@ def test_certificate_verification_failure_is_refused_clearly(sim, engine_factory
     m = engine.metrics()
     assert m["binance_ws_connected{venue=binance}"] == 0 and m["ticks_total"] == 0
     assert "TLS certificate verification failed for 127.0.0.1" in engine.stop()
+
+
+def peer_engine(peer: HostilePeer, folder: Path, port: int) -> EngineProcess:
+    return EngineProcess(folder, port, dict(
+        FEED_MODE="binance_sandbox", SYMBOLS="BTCUSDT", BINANCE_WS_URL=f"{peer.url}/ws", BINANCE_CA_FILE="",
+        WS_STALE_S="1", WS_BACKOFF_MAX_S="0.1", MAX_QPS="20", RECORD_FILE=""))
+
+
+def test_absurd_update_id_does_not_freeze_the_symbol_across_reconnects(tmp_path, free_port):
+    # the first connection brings a tick with u = 2**63 - 1; every later one ticks with
+    # ordinary ids, then falls silent and is left as stale after WS_STALE_S
+    with HostilePeer("absurd_update_id_then_ticks") as peer:
+        engine = peer_engine(peer, tmp_path, free_port)
+        try:
+            m = engine.wait(lambda m: m["binance_ws_reconnects_total{venue=binance}"] >= 4
+                            and ticks(m, "BTCUSDT") >= 1 + 34 + 3 * 50, "ticks after four reconnects")
+            log = engine.stop()
+        finally:
+            engine.kill()
+    assert m["binance_ws_stale_rebases_total{venue=binance}"] == 1
+    assert "update ids jumped back" in log
+
+
+def test_error_replies_are_counted_and_logged_rate_limited(tmp_path, free_port):
+    with HostilePeer("error_replies") as peer:
+        engine = peer_engine(peer, tmp_path, free_port)
+        try:
+            m = engine.wait(lambda m: ticks(m, "BTCUSDT") >= 5, "the ticks after the replies")
+            log = engine.stop()
+        finally:
+            engine.kill()
+    assert m["binance_ws_non_market_messages_total{kind=error_reply,venue=binance}"] == 2000
+    assert 1 <= log.count("kind=error_reply") <= 3
+    assert len(log) < 20_000

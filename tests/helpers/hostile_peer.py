@@ -53,6 +53,13 @@ def frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
     return bytes((first, 127)) + struct.pack("!Q", n) + payload
 
 
+def book_ticker(update_id: int, symbol: str = "BTCUSDT") -> bytes:
+    """A combined-stream bookTicker message, as JSON text."""
+    return json.dumps({"stream": f"{symbol.lower()}@bookTicker", "data": {
+        "u": update_id, "s": symbol, "b": "100.00", "B": "1.5", "a": "100.01", "A": "2.5"}},
+        separators=(",", ":")).encode()
+
+
 def execution_report() -> bytes:
     """A WebSocket API executionReport event, as JSON text."""
     return json.dumps(json.loads((TEST_DATA / "binance" / "user_data" /
@@ -188,6 +195,57 @@ def fragmented_execution_report(peer: Peer) -> None:
     peer.hold()
 
 
+def ticks(peer: Peer, first_id: int, count: int, interval_s: float = 0.002) -> None:
+    """`count` bookTickers with update ids first_id, first_id + 1, ..., then quiet."""
+    for update_id in range(first_id, first_id + count):
+        if peer.done:
+            return
+        peer.send(frame(0x1, book_ticker(update_id)))
+        time.sleep(interval_s)
+    peer.hold()
+
+
+def absurd_update_id_then_ticks(peer: Peer) -> None:
+    """First connection: a valid tick with u = 2**63 - 1, then 50 ordinary ticks, then it
+    ends. Later ones: 50 ordinary ticks each, then quiet."""
+    peer.handshake()
+    if peer.number == 1:
+        peer.send(frame(0x1, book_ticker(2**63 - 1)))
+        for update_id in range(1000, 1050):
+            peer.send(frame(0x1, book_ticker(update_id)))
+        return
+    ticks(peer, 1000 + 100 * peer.number, 50)
+
+
+def id_reset(peer: Peer) -> None:
+    """The venue resets its ids: connection n sends 50 ticks from 10**9 // n down, so every
+    connection starts below where the one before it ended; the first then ends."""
+    peer.handshake()
+    first = 10**9 // peer.number
+    if peer.number == 1:
+        for update_id in range(first, first + 50):
+            peer.send(frame(0x1, book_ticker(update_id)))
+        return
+    ticks(peer, first, 50)
+
+
+def result_replies_only(peer: Peer) -> None:
+    """`{"result":null,"id":1}` at 20 Hz and nothing else."""
+    peer.handshake()
+    while not peer.done:
+        peer.send(frame(0x1, b'{"result":null,"id":1}'))
+        time.sleep(0.05)
+
+
+def error_replies(peer: Peer) -> None:
+    """2,000 `{"code":...}` error replies, a few ticks, then quiet."""
+    peer.handshake()
+    reply = frame(0x1, b'{"code":2,"msg":"Invalid request: unknown variant"}')
+    for _ in range(20):
+        peer.send(reply * 100)
+    ticks(peer, 1, 5)
+
+
 BEHAVIOURS: dict[str, Behaviour] = {
     "bad_accept": bad_accept,
     "no_upgrade": no_upgrade,
@@ -201,6 +259,10 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "close_at_once": close_at_once,
     "silent": silent,
     "fragmented_execution_report": fragmented_execution_report,
+    "absurd_update_id_then_ticks": absurd_update_id_then_ticks,
+    "id_reset": id_reset,
+    "result_replies_only": result_replies_only,
+    "error_replies": error_replies,
 }
 
 

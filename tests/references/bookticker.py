@@ -12,7 +12,7 @@ from collections import Counter
 import ujson
 from hypothesis import strategies as st
 
-from dmabot.venues.binance.fast.bookticker import DecodeResult
+from dmabot.venues.binance.fast.bookticker import STALE_RUN_LIMIT, DecodeResult
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "币安人生USDT"]
 BOOK_KEYS = frozenset("usbBaA")
@@ -21,10 +21,18 @@ BOOK_KEYS = frozenset("usbBaA")
 class ReferenceDecoder:
     """What BookTickerDecoder must answer, written for clarity instead of speed."""
 
-    def __init__(self, names):
+    def __init__(self, names, stale_run_limit=STALE_RUN_LIMIT):
         self.index = {name: i for i, name in enumerate(names)}
+        self.stale_run_limit = stale_run_limit
         self.last_update_id = {}
+        self.stale_run = {}
+        self.rebased = 0
         self.counts = Counter({result.name: 0 for result in DecodeResult})
+
+    def reset(self):
+        """A new connection: every symbol's next tick is accepted."""
+        self.last_update_id.clear()
+        self.stale_run.clear()
 
     def decode(self, payload, ts=0):
         result, tick = self._decode(payload, ts)
@@ -64,8 +72,13 @@ class ReferenceDecoder:
         if bid > ask:
             return DecodeResult.CROSSED, None
         if update_id <= self.last_update_id.get(sym, -1):
-            return DecodeResult.STALE, None
+            # Stale, unless it ends a run of stale_run_limit: then it is the new baseline.
+            if self.stale_run.get(sym, 0) < self.stale_run_limit:
+                self.stale_run[sym] = self.stale_run.get(sym, 0) + 1
+                return DecodeResult.STALE, None
+            self.rebased += 1
         self.last_update_id[sym] = update_id
+        self.stale_run[sym] = 0
         return DecodeResult.OK, (ts, sym, bid, bid_qty, ask, ask_qty, update_id)
 
 

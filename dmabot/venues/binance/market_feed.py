@@ -2,9 +2,12 @@
 
 The connection is `WebSocketClient`'s (handshake, frames walked in Cython straight into the
 pipeline's ring through the decoder as its PayloadSink, control frames, size limits, liveness);
-this module owns the feed's life on top: stale-feed detection (no market data for
-WS_STALE_S: pings alone do not count), capped exponential backoff with jitter, a planned
-reconnect before the venue's 24 h cut-off, `serverShutdown`, and the health numbers for metrics.
+this module owns the feed's life on top: stale-feed detection (no tick for WS_STALE_S: pings,
+control replies and other valid JSON do not count, so a stream without market data is left and
+reconnected), the decoder's stale filter started afresh on every connection (its first tick of
+each symbol is a snapshot, whatever ids came before), capped exponential backoff with jitter, a
+planned reconnect before the venue's 24 h cut-off, `serverShutdown`, what is not market data
+counted by kind and logged rate-limited, and the health numbers for metrics.
 """
 from __future__ import annotations
 
@@ -29,8 +32,47 @@ log = logging.getLogger("dmabot.feed.binance")
 NS = 1_000_000_000
 # Good reasons a payload is dropped; everything else in DecodeResult is a bad message.
 _NOT_BAD = (DecodeResult.OK.name, DecodeResult.NOT_BOOK_TICKER.name)
-# One log line per bad-message reason per this many seconds; the counters see every one.
-BAD_LOG_INTERVAL_NS = 10 * NS
+# One log line per kind (bad-message reason, non-market message kind) per this many seconds;
+# the counters see every one.
+LOG_INTERVAL_NS = 10 * NS
+
+
+class LogLimiter:
+    """Decides when a counted kind of event gets a log line: the first at once, then at most
+    one per `interval_ns`, each carrying the events since the line before."""
+
+    def __init__(self, interval_ns: int) -> None:
+        self.interval_ns = interval_ns
+        self._logged_at: dict[str, int] = {}
+        self._unlogged: dict[str, int] = {}
+
+    def add(self, kind: str, new: int, now: int) -> int:
+        """Count `new` events of `kind`; the number to report if a line is due now, else 0."""
+        pending = self._unlogged.get(kind, 0) + new
+        if now - self._logged_at.get(kind, -self.interval_ns) >= self.interval_ns:
+            self._logged_at[kind] = now
+            self._unlogged[kind] = 0
+            return pending
+        self._unlogged[kind] = pending
+        return 0
+
+
+# A failed control request is an error; a control request's answer is expected.
+_NON_MARKET_LEVEL = {"error_reply": logging.ERROR, "reply": logging.INFO}
+
+
+def non_market_kind(msg: object) -> str:
+    """What a valid JSON message that is no bookTicker is, for counting and logging."""
+    event = msg.get("data", msg) if isinstance(msg, dict) else None
+    if isinstance(event, dict) and event.get("e") == "serverShutdown":
+        return "server_shutdown"
+    if isinstance(msg, dict) and "code" in msg:
+        return "error_reply"            # a control request failed
+    if isinstance(msg, dict) and "id" in msg and "result" in msg:
+        return "reply"                  # a control request's answer
+    if isinstance(event, dict) and "e" in event:
+        return "event"                  # another stream's event
+    return "other"
 
 
 class StreamForm(enum.Enum):
@@ -96,9 +138,11 @@ class BinanceFeed:
         self._connection: WebSocketClient | None = None
         self._stale_timer: TimerHandle | None = None
         self._reconnect_timer: TimerHandle | None = None
-        self._bad_logged_at: dict[str, int] = {}
+        self._log_limiter = LogLimiter(LOG_INTERVAL_NS)
         self._bad_seen: dict[str, int] = {}
         self._dropped_seen = 0
+        self._rebased_seen = 0
+        self._non_market: dict[str, int] = {}    # non_market_kind -> messages so far
         self.state = FeedState.IDLE
         # health, read by the metrics collector
         self.connected = False
@@ -161,7 +205,7 @@ class BinanceFeed:
         if self.state is FeedState.STREAMING and conn is not None:
             if now - self.last_event_ns > self.settings.stale_ns:
                 self.stale_disconnects += 1
-                log.warning("stream stale: no message for %.1f s, reconnecting", (now - self.last_event_ns) / NS)
+                log.warning("stream stale: no tick for %.1f s, reconnecting", (now - self.last_event_ns) / NS)
                 conn.abort(CloseCause.LOCAL, "stale feed")
             elif now - conn.opened_ns > self.settings.max_lifetime_ns:
                 log.info("planned reconnect: connection is %.1f h old", (now - conn.opened_ns) / 3600 / NS)
@@ -174,6 +218,7 @@ class BinanceFeed:
         self.state = FeedState.STREAMING
         self.connected = True
         self._backoff.reset()
+        self.decoder.reset()        # ids of an earlier connection say nothing about this one
         self.last_event_ns = self.reactor.now()
         log.info("stream open url=%s symbols=%d", self.target.url, len(self.symbols))
         if self.form is StreamForm.RAW and len(self.symbols) > 1:
@@ -184,11 +229,11 @@ class BinanceFeed:
     def ws_read(self, conn: WebSocketClient, nbytes: int, passed_messages: bool) -> None:
         self.bytes_received += nbytes
         pushed = self.pipeline.ring.pushed
-        if passed_messages or pushed != self._pushed_seen:    # pings alone do not make a feed alive
+        if pushed != self._pushed_seen:    # only ticks make a feed alive: no ping, no reply
             self._pushed_seen = pushed
             self.last_event_ns = self.reactor.now()
         self.pipeline.drain()
-        self._log_bad_messages()
+        self._log_decoder_drops()
         self.after_data()
 
     def ws_message(self, conn: WebSocketClient, payload: bytes) -> None:
@@ -197,31 +242,43 @@ class BinanceFeed:
             msg = ujson.loads(payload)
         except ValueError:
             return
-        event = msg.get("data", msg) if isinstance(msg, dict) else None
-        if isinstance(event, dict) and event.get("e") == "serverShutdown":
+        kind = non_market_kind(msg)
+        self._non_market[kind] = self._non_market.get(kind, 0) + 1
+        if kind == "server_shutdown":
             log.warning("serverShutdown from the venue: reconnecting now")
             self._backoff.reset()
             conn.abort(CloseCause.LOCAL, "serverShutdown")
-        elif isinstance(msg, dict) and "code" in msg:
-            log.error("stream control request failed: %s", payload[:200].decode("utf-8", "replace"))
+            return
+        new = self._log_limiter.add(kind, 1, self.reactor.now())
+        if new:
+            text = payload[:200].decode("utf-8", "replace")
+            log.log(_NON_MARKET_LEVEL.get(kind, logging.WARNING),
+                    "stream message without market data kind=%s new=%d total=%d last=%s",
+                    kind, new, self._non_market[kind], text)
 
     def ws_closed(self, conn: WebSocketClient, cause: CloseCause, detail: str) -> None:
         if conn is self._connection:
             self._schedule_reconnect(cause, detail)
 
-    def _log_bad_messages(self) -> None:
-        if self.decoder.dropped == self._dropped_seen:     # the usual case, after every read
-            return
-        self._dropped_seen = self.decoder.dropped
-        counts = self.decoder.counters()
+    def _log_decoder_drops(self) -> None:
+        decoder = self.decoder
+        if decoder.dropped == self._dropped_seen and decoder.rebased == self._rebased_seen:
+            return                                          # the usual case, after every read
+        self._dropped_seen = decoder.dropped
         now = self.reactor.now()
-        for result, count in counts.items():
+        if decoder.rebased != self._rebased_seen:
+            new = self._log_limiter.add("rebased", decoder.rebased - self._rebased_seen, now)
+            self._rebased_seen = decoder.rebased
+            if new:
+                log.warning("update ids jumped back: after %d stale ticks in a row a symbol "
+                            "took a new baseline new=%d total=%d url=%s",
+                            decoder.stale_run_limit, new, decoder.rebased, self.target.url)
+        for result, count in decoder.counters().items():
             if result in _NOT_BAD or count == self._bad_seen.get(result, 0):
                 continue
-            new = count - self._bad_seen.get(result, 0)
+            new = self._log_limiter.add(result, count - self._bad_seen.get(result, 0), now)
             self._bad_seen[result] = count
-            if now - self._bad_logged_at.get(result, -BAD_LOG_INTERVAL_NS) >= BAD_LOG_INTERVAL_NS:
-                self._bad_logged_at[result] = now
+            if new:
                 log.warning("bad market data dropped reason=%s new=%d total=%d url=%s",
                             result.lower(), new, count, self.target.url)
 
@@ -229,6 +286,16 @@ class BinanceFeed:
     def messages(self) -> int:
         """Messages decoded: ticks, bad ones and control replies."""
         return sum(self.decoder.counters().values())
+
+    @property
+    def rebased(self) -> int:
+        """Ticks taken as a new baseline after a run of stale ones (see BookTickerDecoder)."""
+        return self.decoder.rebased
+
+    def non_market_counts(self) -> dict[str, int]:
+        """{kind: valid JSON messages of that kind that were no market data}, see
+        `non_market_kind`."""
+        return dict(self._non_market)
 
     def bad_message_counts(self) -> dict[str, int]:
         return {r.lower(): n for r, n in self.decoder.counters().items() if r not in _NOT_BAD}

@@ -18,8 +18,8 @@ def feed_metrics(feed: BinanceFeed) -> Iterator[Metric]:
     age = (feed.reactor.refresh_now() - feed.last_event_ns) / 1e9 if feed.last_event_ns else -1.0
     yield gauge("binance_ws_connected", "1 while the market data WebSocket is streaming.", ["venue"],
                 [(venue, 1 if feed.connected else 0)])
-    yield gauge("binance_ws_last_event_age_seconds", "Seconds since the stream's last message "
-                "(-1 before the first message).", ["venue"], [(venue, age)])
+    yield gauge("binance_ws_last_event_age_seconds", "Seconds since the stream's last tick, or since "
+                "the connection opened if later (-1 before the first connection).", ["venue"], [(venue, age)])
     yield counter("binance_ws_reconnects", "Reconnect attempts of the market data WebSocket.", ["venue"],
                   [(venue, feed.reconnects)])
     yield counter("binance_ws_stale_disconnects", "Connections dropped for silence (WS_STALE_S).",
@@ -30,6 +30,10 @@ def feed_metrics(feed: BinanceFeed) -> Iterator[Metric]:
                   [(venue, feed.messages)])
     yield counter("binance_ws_bad_messages", "Market data messages dropped, by reason.", ["venue", "reason"],
                   [(venue + [reason], n) for reason, n in sorted(feed.bad_message_counts().items())])
+    yield counter("binance_ws_non_market_messages", "Valid JSON messages that are no market data, by kind.",
+                  ["venue", "kind"], [(venue + [kind], n) for kind, n in sorted(feed.non_market_counts().items())])
+    yield counter("binance_ws_stale_rebases", "Ticks taken as a symbol's new update-id baseline after a run "
+                  "of stale ones.", ["venue"], [(venue, feed.rebased)])
     yield _disconnects("binance_ws_disconnects", "Market data connections ended", venue, feed.disconnects)
 
 

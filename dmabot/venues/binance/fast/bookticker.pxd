@@ -21,11 +21,18 @@ cpdef enum DecodeResult:
     NON_FINITE = 7
     NON_POSITIVE = 8        # a price or quantity <= 0
     CROSSED = 9             # bid > ask
-    STALE = 10              # `u` <= the last accepted `u` of that symbol: duplicate or reordered
+    STALE = 10              # `u` <= the last accepted `u` of that symbol on this connection:
+                            # duplicate or reordered (see BookTickerDecoder for the limit)
 
 
 cdef enum:
     N_DECODE_RESULT = 11
+
+
+# The stale filter's state for one symbol.
+cdef struct UpdateOrder:
+    int64_t last_update_id  # the last accepted `u`; -1 until the first tick since reset()
+    int64_t stale_run       # STALE ticks in a row since the last accepted one
 
 
 cdef class BookTickerDecoder(PayloadSink):
@@ -36,7 +43,14 @@ cdef class BookTickerDecoder(PayloadSink):
     cdef readonly TickRing ring         # the sink's; None for a decoder used on its own
     # Payloads the fast scanner handed to ujson; the rest never left C.
     cdef readonly uint64_t slow_path
-    cdef int64_t* _last_update_id       # per symbol; -1 until the first tick
+    # Payloads that were neither a bookTicker nor another well-formed message: bad ones, of
+    # any reason. A plain field, so the feed can check it after every read.
+    cdef readonly uint64_t dropped
+    # Consecutive STALE ticks of one symbol after which the next is accepted as a new baseline.
+    cdef readonly int64_t stale_run_limit
+    # Ticks accepted that way: each is an update id that jumped back (or an absurd one before).
+    cdef readonly uint64_t rebased
+    cdef UpdateOrder* _order            # per symbol
     cdef uint64_t _counts[N_DECODE_RESULT]
 
     # Decode data[0:n] into *out (stamped with ts); *out is meaningful only on OK.

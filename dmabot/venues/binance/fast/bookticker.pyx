@@ -59,6 +59,11 @@ for _i in range(1, 20):
     _POW10[_i] = _POW10[_i - 1] * 10.0
 del _i
 
+# Default BookTickerDecoder.stale_run_limit. One connection delivers in order, so outside a
+# duplicate or two a run of STALE ticks means the baseline is wrong (an absurd `u` accepted
+# earlier, or the venue's ids reset under us), not that 16 ticks in a row came late.
+STALE_RUN_LIMIT = 16
+
 _BOOK_KEYS = frozenset(("u", "s", "b", "B", "a", "A"))
 _PRICE_KEYS = ("b", "B", "a", "A")   # PX_BID, PX_BID_QTY, PX_ASK, PX_ASK_QTY
 
@@ -374,9 +379,14 @@ cdef DecodeResult _check(BookTickerDecoder decoder, RawTick* raw, int64_t ts,
             return NON_POSITIVE
     if raw.px[PX_BID] > raw.px[PX_ASK]:
         return CROSSED
-    if raw.update_id <= decoder._last_update_id[raw.sym]:
-        return STALE
-    decoder._last_update_id[raw.sym] = raw.update_id
+    cdef UpdateOrder* order = &decoder._order[raw.sym]
+    if raw.update_id <= order.last_update_id:
+        if order.stale_run < decoder.stale_run_limit:
+            order.stale_run += 1
+            return STALE
+        decoder.rebased += 1
+    order.last_update_id = raw.update_id
+    order.stale_run = 0
     out.ts = ts
     out.update_id = raw.update_id
     out.sym = raw.sym
@@ -392,22 +402,38 @@ cdef class BookTickerDecoder:
 
     `symbols` is a SymbolTable or a list of uppercase symbol names; a tick's `sym` is the
     index in it. Per symbol the last accepted update id `u` is kept, and a payload whose `u`
-    is not greater is STALE (duplicates after a reconnect, reordering).
+    is not greater is STALE (a duplicate or a reordered tick), with two ways out so that no
+    id can freeze a symbol:
+
+    - `reset()` forgets every symbol's last `u`; the feed calls it when a connection opens,
+      since a bookTicker carries the whole top of book and the first one of a connection is
+      a snapshot, whatever ids the venue used before (ids reset on the testnet).
+    - after `stale_run_limit` STALE ticks of one symbol in a row, the next one that would be
+      STALE is accepted instead and becomes the new baseline, counted in `rebased`: that
+      undoes an absurd `u` (2**63 - 1) within a connection after a bounded number of drops.
+      A connection delivers in order, so in normal operation a run never gets that long.
     """
 
-    def __cinit__(self, symbols, TickRing ring=None):
+    def __cinit__(self, symbols, TickRing ring=None, int64_t stale_run_limit=STALE_RUN_LIMIT):
+        if stale_run_limit < 0:
+            raise ValueError(f"stale_run_limit must be >= 0, got {stale_run_limit}")
         self.symbols = symbols if isinstance(symbols, SymbolTable) else SymbolTable(symbols)
         self.ring = ring
-        cdef Py_ssize_t n = len(self.symbols.names)
-        self._last_update_id = <int64_t*>calloc(n + 1, sizeof(int64_t))
-        if self._last_update_id == NULL:
+        self.stale_run_limit = stale_run_limit
+        self._order = <UpdateOrder*>calloc(len(self.symbols.names) + 1, sizeof(UpdateOrder))
+        if self._order == NULL:
             raise MemoryError()
-        cdef Py_ssize_t i
-        for i in range(n):
-            self._last_update_id[i] = -1
+        self.reset()
 
     def __dealloc__(self):
-        free(self._last_update_id)
+        free(self._order)
+
+    def reset(self):
+        """Start every symbol afresh: its next tick is accepted whatever its `u`."""
+        cdef Py_ssize_t i
+        for i in range(len(self.symbols.names)):
+            self._order[i].last_update_id = -1
+            self._order[i].stale_run = 0
 
     cdef DecodeResult decode_c(self, const char* data, Py_ssize_t n, int64_t ts,
                                BookTicker* out) except? BAD_JSON:
@@ -426,6 +452,7 @@ cdef class BookTickerDecoder:
             if result == OK:
                 result = _check(self, &raw, ts, out)
         self._counts[<int>result] += 1
+        self.dropped += result > NOT_BOOK_TICKER    # the bad reasons come after these two
         return result
 
     cdef DecodeResult decode_into_ring_c(self, const char* data, Py_ssize_t n, int64_t ts,
@@ -469,17 +496,6 @@ cdef class BookTickerDecoder:
         for payload in payloads:
             n_ok += self.decode_into_ring_c(payload, len(payload), ts, ring) == OK
         return n_ok
-
-    @property
-    def dropped(self):
-        """Payloads that were neither a bookTicker nor another well-formed message: bad ones,
-        of any reason. Cheap, so the feed can check it after every read."""
-        cdef uint64_t total = 0
-        cdef int i
-        for i in range(N_DECODE_RESULT):
-            if i != OK and i != NOT_BOOK_TICKER:
-                total += self._counts[i]
-        return total
 
     def counters(self):
         """{DecodeResult name: how many payloads ended with it}."""

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from dmabot.core.ring import TickRing
 from dmabot.core.symbols import SymbolTable
-from dmabot.venues.binance.fast.bookticker import BookTickerDecoder, DecodeResult
+from dmabot.venues.binance.fast.bookticker import STALE_RUN_LIMIT, BookTickerDecoder, DecodeResult
 from tests.helpers.paths import TEST_DATA
 from tests.references.bookticker import (
     SYMBOLS,
@@ -31,16 +31,31 @@ def payload(u=1, s="BTCUSDT", b="100.5", B="1.0", a="100.6", A="2.0"):
 
 # --- against the reference -----------------------------------------------------------------
 
+RESET = None    # in a sequence: a new connection, decoder.reset()
+
+
 @PROPERTY
-@given(st.lists(messages, max_size=12))
-@example([b'{"u":5,"s":"BTCUSDT","b":"1","B":"1","a":"1","A":"1"}'] * 2)
-@example([b'{"stream":"x","data":{"u":1,"s":"ETHUSDT","b":"2","B":"1","a":"1","A":"1"}}'])
-def test_decoder_matches_reference(sequence):
-    decoder = BookTickerDecoder(SYMBOLS)
-    reference = ReferenceDecoder(SYMBOLS)
+@given(st.lists(st.one_of(messages, st.just(RESET)), max_size=12),
+       st.one_of(st.just(STALE_RUN_LIMIT), st.integers(0, 3)))
+@example([b'{"u":5,"s":"BTCUSDT","b":"1","B":"1","a":"1","A":"1"}'] * 2, STALE_RUN_LIMIT)
+@example([b'{"stream":"x","data":{"u":1,"s":"ETHUSDT","b":"2","B":"1","a":"1","A":"1"}}'],
+         STALE_RUN_LIMIT)
+@example([b'{"u":5,"s":"BTCUSDT","b":"1","B":"1","a":"1","A":"1"}', RESET,
+          b'{"u":5,"s":"BTCUSDT","b":"1","B":"1","a":"1","A":"1"}'], STALE_RUN_LIMIT)
+@example([b'{"u":5,"s":"BTCUSDT","b":"1","B":"1","a":"1","A":"1"}'] * 4, 2)
+def test_decoder_matches_reference(sequence, stale_run_limit):
+    decoder = BookTickerDecoder(SYMBOLS, stale_run_limit=stale_run_limit)
+    reference = ReferenceDecoder(SYMBOLS, stale_run_limit)
     for ts, message in enumerate(sequence):
+        if message is RESET:
+            decoder.reset()
+            reference.reset()
+            continue
         assert decoder.decode(message, ts) == reference.decode(message, ts), message
     assert decoder.counters() == dict(reference.counts)
+    assert decoder.rebased == reference.rebased
+    assert decoder.dropped == sum(n for name, n in reference.counts.items()
+                                  if name not in ("OK", "NOT_BOOK_TICKER"))
 
 
 @settings(PROPERTY, max_examples=150)
@@ -116,6 +131,34 @@ def test_stale_and_duplicate_updates_are_dropped_per_symbol():
     assert decoder.decode(payload(u=20, b="200"))[0] == DecodeResult.CROSSED
     assert decoder.decode(payload(u=12))[0] == DecodeResult.OK
     assert decoder.counters()["STALE"] == 2
+
+
+def test_reset_starts_every_symbol_afresh():
+    decoder = BookTickerDecoder(SYMBOLS)
+    assert decoder.decode(payload(u=2**63 - 1))[0] == DecodeResult.OK
+    assert decoder.decode(payload(u=7, s="ETHUSDT"))[0] == DecodeResult.OK
+    assert decoder.decode(payload(u=5))[0] == DecodeResult.STALE
+    decoder.reset()                         # a new connection: its first ticks are snapshots
+    assert decoder.decode(payload(u=5))[0] == DecodeResult.OK
+    assert decoder.decode(payload(u=1, s="ETHUSDT"))[0] == DecodeResult.OK
+    assert decoder.decode(payload(u=5))[0] == DecodeResult.STALE
+    assert decoder.rebased == 0
+
+
+def test_a_run_of_stale_ticks_ends_in_a_new_baseline():
+    decoder = BookTickerDecoder(SYMBOLS)
+    assert decoder.stale_run_limit == STALE_RUN_LIMIT
+    assert decoder.decode(payload(u=2**63 - 1))[0] == DecodeResult.OK
+    results = [decoder.decode(payload(u=u))[0] for u in range(100, 100 + STALE_RUN_LIMIT + 3)]
+    assert results == [DecodeResult.STALE] * STALE_RUN_LIMIT + [DecodeResult.OK] * 3
+    assert decoder.rebased == 1
+    # one late tick in between an accepted one starts no run: the filter stays strict
+    assert decoder.decode(payload(u=100))[0] == DecodeResult.STALE
+    assert decoder.decode(payload(u=1000))[0] == DecodeResult.OK
+    assert decoder.decode(payload(u=999))[0] == DecodeResult.STALE
+    assert decoder.rebased == 1
+    with pytest.raises(ValueError):
+        BookTickerDecoder(SYMBOLS, stale_run_limit=-1)
 
 
 def test_whitespace_and_wrapper_in_any_order_are_fast():
