@@ -123,12 +123,24 @@ def account_net(trades: list[dict[str, Any]], base: str) -> Decimal:
     return net
 
 
+def account_trades(sim: SimVenue, symbol: str) -> list[dict[str, Any]]:
+    """Every trade of the account on `symbol`: myTrades page by page (ids >= fromId, ascending, at
+    most 1000 a page), until a short page (without fromId it answers only the latest 500)."""
+    trades: list[dict[str, Any]] = []
+    while True:
+        from_id = trades[-1]["id"] + 1 if trades else 1
+        page = sim.signed_get("/api/v3/myTrades", [("symbol", symbol), ("fromId", from_id), ("limit", 1000)])
+        trades += page
+        if len(page) < 1000:
+            return trades
+
+
 def assert_positions_match_the_account(sim: SimVenue, log: str) -> int:
     """Engine fills and base inventory per symbol == the simulator's trades; returns the fills."""
     engine_pos = positions(log)
     total_fills = 0
     for symbol, base in BASES.items():
-        trades = sim.signed_get("/api/v3/myTrades", [("symbol", symbol)])
+        trades = account_trades(sim, symbol)
         total_fills += len(trades)
         qty, fills = engine_pos.get(symbol, (Decimal(0), 0))
         assert fills == len(trades), (symbol, fills, len(trades), log[-3000:])

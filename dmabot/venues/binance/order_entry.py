@@ -27,7 +27,7 @@ from dmabot.venues.binance.fast.order_writer import OrderPlaceWriter
 from dmabot.venues.binance.protocol.client_order_id import ClientOrderIdFactory
 from dmabot.venues.binance.protocol.clock import RetryDecision
 from dmabot.venues.binance.protocol.filters import SymbolRules, format_decimal
-from dmabot.venues.binance.protocol.orders import OrderRegistry, VenueInconsistency
+from dmabot.venues.binance.protocol.orders import OrderRegistry, TrackedOrder, VenueInconsistency
 from dmabot.venues.binance.protocol.replies import (
     parse_cancel_open_orders,
     parse_my_trades,
@@ -302,15 +302,22 @@ class OrderEntry:
             return
         timestamp = session.clock.timestamp_ms(now)
         for tracked in self.registry.unknown():
-            if tracked.client_order_id not in self.querying:
-                wire = session.requests.query_order(tracked.symbol, tracked.client_order_id, timestamp)
-                if session.send_rest(Tag(RequestKind.QUERY, tracked.client_order_id), wire, now):
-                    self.querying.add(tracked.client_order_id)
+            self.query(tracked, now)
         for tracked in self.registry.awaiting_fills():
             if tracked.client_order_id not in self.querying and tracked.venue_order_id is not None:
                 wire = session.requests.my_trades(tracked.symbol, timestamp, order_id=tracked.venue_order_id)
                 if session.send_rest(Tag(RequestKind.TRADES, tracked.client_order_id), wire, now):
                     self.querying.add(tracked.client_order_id)
+
+    def query(self, tracked: TrackedOrder, now: int) -> None:
+        """``GET /api/v3/order`` by origClientOrderId, unless one is in flight: the order's state
+        as the venue has it (a FILLED one's fills then come from myTrades)."""
+        session, client_id = self.session, tracked.client_order_id
+        if client_id in self.querying or not session.ready:
+            return
+        wire = session.requests.query_order(tracked.symbol, client_id, session.clock.timestamp_ms(now))
+        if session.send_rest(Tag(RequestKind.QUERY, client_id), wire, now):
+            self.querying.add(client_id)
 
     def _on_query(self, client_id: str, r: Response, now: int) -> None:
         assert self.registry is not None

@@ -51,7 +51,7 @@ from dmabot.venues.binance.protocol.rest_request import RestRequests
 from dmabot.venues.binance.protocol.user_events import AccountPosition, BalanceUpdate, ExecutionReport, UserEvent
 from dmabot.venues.binance.protocol.wire import ApiError, ErrorCode, ParseError, is_error_body, parse_api_error
 from dmabot.venues.binance.protocol.ws_api import WsApiResponse
-from dmabot.venues.binance.reconcile import Reconciler
+from dmabot.venues.binance.reconcile import Reconciled, Reconciler
 from dmabot.venues.binance.request_kinds import RECONCILIATION, RequestKind, Tag, json_body
 from dmabot.venues.binance.rules_loader import RulesLoader
 from dmabot.venues.binance.settings import NS, GatewaySettings
@@ -263,7 +263,6 @@ class BinanceSession:
         self._out.append(command)
 
     def report(self, reports: Sequence[ExecReport]) -> None:
-        self.reconciler.note(reports)
         for report in reports:
             self._out.append(Report(report))
 
@@ -405,7 +404,8 @@ class BinanceSession:
                     self._on_stale_timestamp(tag, now)
                 elif tag.kind in RECONCILIATION:
                     if isinstance(outcome, Response):
-                        self.report(self.reconciler.on_response(tag, outcome, self.orders.registry, now))
+                        self._on_reconciled(self.reconciler.on_response(
+                            tag, outcome, self.orders.registry, now, self.clock.timestamp_ms(now)), now)
                     else:
                         self.reconciler.on_failure(tag, outcome)
                 elif tag.kind is RequestKind.TIME:
@@ -417,6 +417,14 @@ class BinanceSession:
             except (ParseError, ValueError, LookupError, VenueInconsistency) as exc:
                 # One bad reply must not take the engine down; the order is left to a query.
                 log.error("cannot use the %s reply: %s", tag.kind.value, exc)
+
+    def _on_reconciled(self, done: Reconciled, now: int) -> None:
+        self.report(done.reports)
+        for tag, wire in done.requests:     # the next page of myTrades
+            if not self.send_rest(tag, wire, now):
+                self.reconciler.due = True  # the pages so far are applied: from there, once possible
+        for tracked in done.queries:
+            self.orders.query(tracked, now)
 
     def _on_stale_timestamp(self, tag: Tag, now: int) -> None:
         """-1021 on a query or reconciliation request: the clock drifted. Resync, then ask again

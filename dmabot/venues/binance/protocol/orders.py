@@ -78,6 +78,8 @@ TRANSITIONS: dict[LocalStatus, frozenset[LocalStatus]] = {
     _S.REJECTED: frozenset(),
 }
 
+_ON_THE_BOOK = frozenset({_S.NEW, _S.PARTIALLY_FILLED, _S.UNKNOWN})
+
 # Venue status -> local status. PENDING_NEW (a pending leg of an order list) and
 # PENDING_CANCEL (unused) say nothing new about a plain order.
 _FROM_VENUE: dict[OrderStatus, LocalStatus] = {
@@ -207,6 +209,12 @@ class OrderRegistry:
     def alive_after_reject(self) -> list[TrackedOrder]:
         """Orders reported REJECTED that the venue later showed alive: cancel each by orderId."""
         return [t for t in self._by_client_id.values() if t.alive_after_reject]
+
+    def on_the_book(self, symbol: str) -> list[TrackedOrder]:
+        """Orders on `symbol` the venue may hold on its book (NEW, PARTIALLY_FILLED, UNKNOWN):
+        one that ``openOrders`` no longer lists has left it unseen, to be queried. PENDING_NEW is
+        left to its reply (a query asked that early can say -2013 of an order that exists)."""
+        return [t for t in self._by_client_id.values() if t.symbol == symbol and t.status in _ON_THE_BOOK]
 
     def open_orders(self) -> list[TrackedOrder]:
         return [t for t in self._by_client_id.values() if not t.status.is_final]
@@ -375,6 +383,9 @@ class OrderRegistry:
             tracked.venue_cum_qty = cum_qty
         for fill in new_fills:
             reports.append(self._fill(tracked, fill, now_ns))
+        if new_fills and tracked.filled_qty == tracked.qty and self._transition(tracked, _S.FILLED, now_ns):
+            # fills alone (myTrades) can complete an order: it has left the book, FILLED
+            tracked.final_qty = tracked.qty
         if (
             tracked.status in _FINAL_REPORT
             and not tracked.final_reported

@@ -747,3 +747,24 @@ def test_ws_api_lose_reply_runs_the_order_and_answers_nothing() -> None:
     assert session.handle_text(json.dumps(dict(place, id=9)), NOW) is None
     assert json.loads(session.handle_text(json.dumps(dict(place, id=10)), NOW))["status"] == 200  # used up
     assert len(w.venue.my_trades({"symbol": "BTCUSDT"}, NOW)) == 3
+
+
+def test_my_trades_pages_ids_from_from_id_ascending_500_by_default_1000_at_most() -> None:
+    w = World()
+    for i in range(1003):                    # one trade each, the touch refreshed before it runs dry
+        if i % 20 == 0:
+            set_book(w.btc, "91250.00", "91250.01", "0.5", "0.004")
+            w.venue.on_book("BTCUSDT", NOW)
+        w.order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.0001", newOrderRespType="ACK")
+    last = len(w.venue.trades["BTCUSDT"])
+
+    def ids(**params: str) -> list[int]:
+        return [t["id"] for t in w.venue.my_trades({"symbol": "BTCUSDT", **params}, NOW)]
+
+    assert ids() == list(range(last - 499, last + 1))              # no fromId: the latest 500
+    assert ids(fromId="1") == list(range(1, 501))
+    assert ids(fromId="1", limit="1000") == list(range(1, 1001))
+    assert ids(fromId="1001", limit="1000") == list(range(1001, last + 1))   # the short page: the end
+    assert ids(fromId=str(last + 1), limit="1000") == []
+    for limit in ("0", "1001"):
+        assert error_of(w.venue.my_trades, {"symbol": "BTCUSDT", "limit": limit}, NOW)["code"] == -1100
