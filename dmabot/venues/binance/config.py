@@ -66,7 +66,8 @@ BINANCE_KEYS: tuple[Key, ...] = (
         attr="ws_url"),
     Key("BINANCE_STREAM_FORM", enum_choice(StreamForm, ("combined", "raw")), "combined",
         "combined: one /stream?streams=... connection; raw: /ws/<stream> plus SUBSCRIBE", attr="stream_form"),
-    Key("WS_STALE_S", number(0.1, 3600.0), "5", "reconnect when no tick arrives for this long (replies and pings do not count)"),
+    Key("WS_STALE_S", number(0.1, 3600.0), "5",
+        "reconnect when no tick arrives for this long (replies and pings do not count)"),
     Key("WS_BACKOFF_MAX_S", number(0.1, 3600.0), "30", "longest wait between reconnect attempts"),
     Key("BINANCE_REST_URL", text, "", "Binance REST base URL", attr="rest_url"),
     Key("BINANCE_WS_API_URL", text, "", "Binance WebSocket API URL, for the user data stream "

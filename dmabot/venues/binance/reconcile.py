@@ -144,7 +144,7 @@ class Reconciler:
         reconciliation runs again once the wait is over; other errors wait for the next outage
         (the mark stays where the last page read left it, so no trade is skipped)."""
         log.warning("%s %s for reconciliation failed status=%d body=%s", tag.kind.value, tag.key, r.status,
-                    r.body[:200])
+                    r.text())
         if r.status in (429, 418):
             self.due = True
 
