@@ -18,6 +18,13 @@ import threading
 import time
 from collections.abc import Callable
 
+from dmabot.core.pipeline import Pipeline
+from dmabot.core.risk import RiskCheck
+from dmabot.core.router import Router
+from dmabot.io.reactor import Reactor
+from dmabot.io.websocket import WebSocketSettings
+from dmabot.strategies.builtin import MeanReversion
+from dmabot.venues.binance.market_feed import BinanceFeed, FeedSettings, StreamForm, stream_target
 from tests.helpers.paths import TEST_DATA
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -329,3 +336,19 @@ class HostilePeer:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def feed_against(reactor: Reactor, peer: HostilePeer, websocket: WebSocketSettings,
+                 stale_ns: int = 10_000_000_000) -> BinanceFeed:
+    """A started BTCUSDT market feed (combined stream) on `reactor`, connecting to `peer`, with
+    fast reconnects (20-50 ms) and the client limits `websocket`."""
+    symbols = ("BTCUSDT",)
+    pipeline = Pipeline(list(symbols), [[MeanReversion(1, 0, 1.0, 5.0, 0.0, window=10)]],
+                        RiskCheck(0.0, 1e6, 1e9, 1e6), Router(1, [10.0], [5.0]), ["v"], record=False)
+    settings = FeedSettings(stale_ns=stale_ns, backoff_initial_ns=20_000_000, backoff_max_ns=50_000_000,
+                            websocket=websocket)
+    feed = BinanceFeed(reactor, pipeline, symbols,
+                       stream_target(f"{peer.url}/ws", symbols, StreamForm.COMBINED), StreamForm.COMBINED,
+                       None, settings, lambda: None)
+    feed.start()
+    return feed

@@ -41,13 +41,6 @@ class RestDriver(ClientBase):
 
 
 @pytest.fixture
-def reactor() -> Iterator[Reactor]:
-    r = Reactor()
-    yield r
-    r.close()
-
-
-@pytest.fixture
 def sim(reactor: Reactor) -> Iterator[Simulator]:
     s = Simulator(reactor, SimConfig(), now_ms=lambda: SIM_NOW_MS)
     s.start()

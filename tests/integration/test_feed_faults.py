@@ -7,42 +7,20 @@ from __future__ import annotations
 import logging
 import time
 
-import pytest
-
-from dmabot.core.pipeline import Pipeline
-from dmabot.core.risk import RiskCheck
-from dmabot.core.router import Router
 from dmabot.io.reactor import Reactor
 from dmabot.io.websocket import WebSocketSettings
-from dmabot.strategies.builtin import MeanReversion
 from dmabot.venues.binance.fast.bookticker import STALE_RUN_LIMIT
-from dmabot.venues.binance.market_feed import BinanceFeed, FeedSettings, StreamForm, stream_target
+from dmabot.venues.binance.market_feed import BinanceFeed
 from dmabot.venues.binance.metrics import feed_metrics
-from tests.helpers.hostile_peer import HostilePeer
+from tests.helpers.hostile_peer import HostilePeer, feed_against
 from tests.helpers.sim_clients import run_until
 
 MS = 1_000_000
 FAST = WebSocketSettings(handshake_timeout_ns=500 * MS, liveness_timeout_ns=2_000 * MS)
 
 
-@pytest.fixture
-def reactor():
-    r = Reactor()
-    yield r
-    r.close()
-
-
 def market_feed(reactor: Reactor, peer: HostilePeer, stale_ns: int = 10_000 * MS) -> BinanceFeed:
-    symbols = ("BTCUSDT",)
-    pipeline = Pipeline(list(symbols), [[MeanReversion(1, 0, 1.0, 5.0, 0.0, window=10)]],
-                        RiskCheck(0.0, 1e6, 1e9, 1e6), Router(1, [10.0], [5.0]), ["v"], record=False)
-    settings = FeedSettings(stale_ns=stale_ns, backoff_initial_ns=20 * MS, backoff_max_ns=50 * MS,
-                            websocket=FAST)
-    feed = BinanceFeed(reactor, pipeline, symbols,
-                       stream_target(f"{peer.url}/ws", symbols, StreamForm.COMBINED), StreamForm.COMBINED,
-                       None, settings, lambda: None)
-    feed.start()
-    return feed
+    return feed_against(reactor, peer, FAST, stale_ns)
 
 
 def ticks(feed: BinanceFeed) -> int:

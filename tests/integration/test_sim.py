@@ -103,13 +103,6 @@ def _wait_for_port(log: Path, process: subprocess.Popen) -> int:
     raise AssertionError("the simulator did not report its port:\n" + log.read_text())
 
 
-@pytest.fixture
-def reactor() -> Iterator[Reactor]:
-    r = Reactor()
-    yield r
-    r.close()
-
-
 def ws(reactor: Reactor, sim: RunningSim, target: str, **kwargs: bool) -> WsClient:
     client = open_client(reactor, sim.port, WsClient(f"127.0.0.1:{sim.port}", target, **kwargs), sim.ca)
     run_until(reactor, lambda: client.accepted or client.rejected is not None or client.lost)

@@ -33,13 +33,6 @@ def sample(path: str) -> Any:
 
 
 @pytest.fixture
-def reactor() -> Iterator[Reactor]:
-    r = Reactor()
-    yield r
-    r.close()
-
-
-@pytest.fixture
 def sim(reactor: Reactor, caplog: pytest.LogCaptureFixture) -> Iterator[Simulator]:
     caplog.set_level(logging.DEBUG)
     s = start_sim(reactor)

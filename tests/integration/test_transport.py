@@ -76,13 +76,6 @@ class Collector(ClientBase):
         self.received += data
 
 
-@pytest.fixture
-def reactor() -> Reactor:
-    r = Reactor()
-    yield r
-    r.close()
-
-
 def start_echo_server(reactor: Reactor, certfile: str | None = None) -> tuple[Server, list[Echo]]:
     accepted: list[Echo] = []
 

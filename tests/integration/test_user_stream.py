@@ -6,18 +6,10 @@ import time
 
 import pytest
 
-from dmabot.io.reactor import Reactor
 from dmabot.venues.binance.protocol.user_events import ExecutionReport
 from dmabot.venues.binance.user_data import UserDataStream
 from tests.helpers.sim_clients import run_until
 from tests.helpers.sim_venue import CREDS, Trader, start_sim
-
-
-@pytest.fixture
-def reactor():
-    r = Reactor()
-    yield r
-    r.close()
 
 
 @pytest.fixture

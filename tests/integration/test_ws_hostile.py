@@ -9,29 +9,18 @@ import time
 
 import pytest
 
-from dmabot.core.pipeline import Pipeline
-from dmabot.core.risk import RiskCheck
-from dmabot.core.router import Router
 from dmabot.io.reactor import Reactor
 from dmabot.io.websocket import WebSocketSettings
-from dmabot.strategies.builtin import MeanReversion
-from dmabot.venues.binance.market_feed import BinanceFeed, FeedSettings, StreamForm, stream_target
+from dmabot.venues.binance.market_feed import BinanceFeed
 from dmabot.venues.binance.metrics import feed_metrics, user_stream_metrics
 from dmabot.venues.binance.protocol.user_events import ExecutionReport
 from dmabot.venues.binance.user_data import UserDataStream
-from tests.helpers.hostile_peer import HostilePeer
+from tests.helpers.hostile_peer import HostilePeer, feed_against
 from tests.helpers.sim_clients import run_until
 from tests.helpers.sim_venue import CREDS
 
 MS = 1_000_000
 FAST = WebSocketSettings(handshake_timeout_ns=500 * MS, liveness_timeout_ns=400 * MS)
-
-
-@pytest.fixture
-def reactor():
-    r = Reactor()
-    yield r
-    r.close()
 
 
 def user_stream(reactor: Reactor, peer: HostilePeer, events: list | None = None) -> UserDataStream:
@@ -45,16 +34,7 @@ def user_stream(reactor: Reactor, peer: HostilePeer, events: list | None = None)
 
 
 def market_feed(reactor: Reactor, peer: HostilePeer) -> BinanceFeed:
-    symbols = ("BTCUSDT",)
-    pipeline = Pipeline(list(symbols), [[MeanReversion(1, 0, 1.0, 5.0, 0.0, window=10)]],
-                        RiskCheck(0.0, 1e6, 1e9, 1e6), Router(1, [10.0], [5.0]), ["v"], record=False)
-    settings = FeedSettings(stale_ns=10_000 * MS, backoff_initial_ns=20 * MS, backoff_max_ns=50 * MS,
-                            websocket=FAST)
-    feed = BinanceFeed(reactor, pipeline, symbols,
-                       stream_target(f"{peer.url}/ws", symbols, StreamForm.COMBINED), StreamForm.COMBINED,
-                       None, settings, lambda: None)
-    feed.start()
-    return feed
+    return feed_against(reactor, peer, FAST)
 
 
 OWNERS = {"feed": market_feed, "user_stream": user_stream}
