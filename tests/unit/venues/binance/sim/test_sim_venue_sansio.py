@@ -29,7 +29,7 @@ from tests.helpers.paths import TEST_DATA
 
 SAMPLES = TEST_DATA / "binance"
 NOW = 1795858200000
-# the docs' example key pair (SPOT_API.md 4.2), never a real one
+# Binance's published example key pair (docs/binance.md, Signing), never a real one
 DOC_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 DOC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 CREDS = Credentials(DOC_KEY, DOC_SECRET)
