@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 log = logging.getLogger("dmabot.reactor")
 
+NS = 1_000_000_000   # the reactor's clock counts nanoseconds: one second of it
+
 # Timer priorities at equal due times: venue and housekeeping timers before market data,
 # so a fill due at t is applied before a tick stamped t, live and in replay alike.
 PRIO_DEFAULT = 0

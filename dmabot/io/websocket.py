@@ -39,7 +39,7 @@ from wsproto.events import (
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from dmabot.io.frames import PayloadSink
-from dmabot.io.reactor import Reactor, TimerHandle
+from dmabot.io.reactor import NS, Reactor, TimerHandle
 from dmabot.io.transport import Transport, TransportError
 from dmabot.io.url import Target
 from dmabot.io.ws_reader import (
@@ -48,8 +48,6 @@ from dmabot.io.ws_reader import (
     StreamEventKind,
     StreamReader,
 )
-
-NS = 1_000_000_000
 
 
 class CloseCause(enum.Enum):
@@ -83,9 +81,9 @@ class WebSocketOwner(Protocol):
     def ws_message(self, client: WebSocketClient, payload: bytes) -> None:
         """A whole message the sink passed on (UTF-8 for a text message)."""
 
-    def ws_read(self, client: WebSocketClient, nbytes: int, passed_messages: bool) -> None:
-        """After the frames of one socket read were dealt with (what the sink took, and
-        `ws_message` for each it passed on, `passed_messages` if any)."""
+    def ws_read(self, client: WebSocketClient, nbytes: int) -> None:
+        """After the frames of one socket read (`nbytes` of plaintext) were dealt with: what
+        the sink took, and `ws_message` for each message it passed on."""
 
     def ws_closed(self, client: WebSocketClient, cause: CloseCause, detail: str) -> None:
         """The connection ended (once, and never from inside a call of the owner's)."""
@@ -249,13 +247,11 @@ class WebSocketClient:
         now = self.reactor.now()
         if data:
             self.last_heard_ns = now
-        passed_messages = False
         for event in reader.receive_data(data, now):
             if event.to_send and self._transport is not None:
                 self._transport.write(event.to_send)
             kind = event.kind
             if kind is StreamEventKind.MESSAGE:
-                passed_messages = True
                 owner.ws_message(self, event.data)
             elif kind is StreamEventKind.CLOSE:
                 self._end(CloseCause.CLOSED_BY_PEER,
@@ -265,7 +261,7 @@ class WebSocketClient:
                 self._end(cause, f"protocol error code={event.code} reason={event.reason!r}")
             if self.closed:
                 break
-        owner.ws_read(self, len(data), passed_messages)
+        owner.ws_read(self, len(data))
 
     def _watch(self) -> None:
         self._timer = None

@@ -21,7 +21,7 @@ import ujson
 
 from dmabot.core.pipeline import Pipeline
 from dmabot.io.backoff import Backoff
-from dmabot.io.reactor import Reactor, TimerHandle
+from dmabot.io.reactor import NS, Reactor, TimerHandle
 from dmabot.io.transport import Address, client_tls_context, connect, resolve
 from dmabot.io.url import Target, parse_target
 from dmabot.io.websocket import CloseCause, WebSocketClient, WebSocketSettings
@@ -29,7 +29,6 @@ from dmabot.venues.binance.fast.bookticker import BookTickerDecoder, DecodeResul
 
 log = logging.getLogger("dmabot.feed.binance")
 
-NS = 1_000_000_000
 # Good reasons a payload is dropped; everything else in DecodeResult is a bad message.
 _NOT_BAD = (DecodeResult.OK.name, DecodeResult.NOT_BOOK_TICKER.name)
 # One log line per kind (bad-message reason, non-market message kind) per this many seconds;
@@ -226,7 +225,7 @@ class BinanceFeed:
             params = [f"{s.lower()}@bookTicker" for s in self.symbols[1:]]
             conn.send_text(ujson.dumps({"method": "SUBSCRIBE", "params": params, "id": 1}))
 
-    def ws_read(self, conn: WebSocketClient, nbytes: int, passed_messages: bool) -> None:
+    def ws_read(self, conn: WebSocketClient, nbytes: int) -> None:
         self.bytes_received += nbytes
         pushed = self.pipeline.ring.pushed
         if pushed != self._pushed_seen:    # only ticks make a feed alive: no ping, no reply

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from dmabot.core.types import ExecReport, ExecStatus, Order
+from dmabot.io.reactor import NS
 from dmabot.io.url import Target
 from dmabot.venues.binance.fast.grid import LimitOrderGrid
 from dmabot.venues.binance.fast.order_writer import OrderPlaceWriter
@@ -47,7 +48,6 @@ from dmabot.venues.binance.protocol.wire import (
 )
 from dmabot.venues.binance.protocol.ws_api import WsApiResponse
 from dmabot.venues.binance.request_kinds import RequestKind, Tag, json_body
-from dmabot.venues.binance.settings import NS
 
 if TYPE_CHECKING:
     from dmabot.venues.binance.session import BinanceSession

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple, Union
 
 from dmabot.core.types import ExecReport
 from dmabot.io.backoff import Backoff
+from dmabot.io.reactor import NS
 from dmabot.io.url import Target
 from dmabot.venues.binance.order_entry import OrderEntry
 from dmabot.venues.binance.protocol.balances import BalanceBook
@@ -54,7 +55,7 @@ from dmabot.venues.binance.protocol.ws_api import WsApiResponse
 from dmabot.venues.binance.reconcile import Reconciled, Reconciler
 from dmabot.venues.binance.request_kinds import RECONCILIATION, RequestKind, Tag, json_body
 from dmabot.venues.binance.rules_loader import RulesLoader
-from dmabot.venues.binance.settings import NS, GatewaySettings
+from dmabot.venues.binance.settings import GatewaySettings
 
 log = logging.getLogger("dmabot.gateway.binance")
 

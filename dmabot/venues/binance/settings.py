@@ -5,11 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from dmabot.io.reactor import NS
 from dmabot.io.url import Target, parse_target
 from dmabot.venues.binance.protocol.signing import Credentials
 from dmabot.venues.binance.protocol.wire import OrderType, RespType, TimeInForce
-
-NS = 1_000_000_000
 
 
 class OrderTransport(enum.Enum):

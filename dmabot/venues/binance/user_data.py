@@ -18,7 +18,7 @@ from typing import Callable
 
 from dmabot.io.backoff import Backoff
 from dmabot.io.frames import PayloadSink
-from dmabot.io.reactor import Reactor, TimerHandle
+from dmabot.io.reactor import NS, Reactor, TimerHandle
 from dmabot.io.transport import Address, Connector, client_tls_context, connect, resolve
 from dmabot.io.url import parse_target
 from dmabot.io.websocket import CloseCause, WebSocketClient, WebSocketSettings
@@ -28,7 +28,6 @@ from dmabot.venues.binance.protocol.wire import ApiError
 from dmabot.venues.binance.protocol.ws_api import ORDER_PLACE_METHOD, Reply, Unmatched, WsApiResponse, WsApiSession
 
 log = logging.getLogger("dmabot.user_stream")
-NS = 1_000_000_000
 
 
 class UserDataStream:
@@ -194,7 +193,7 @@ class _Connection:
             return
         self.stream._handle(self.session.receive_text(text), self)
 
-    def ws_read(self, client: WebSocketClient, nbytes: int, passed_messages: bool) -> None:
+    def ws_read(self, client: WebSocketClient, nbytes: int) -> None:
         pass
 
     def ws_closed(self, client: WebSocketClient, cause: CloseCause, detail: str) -> None:
